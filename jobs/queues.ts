@@ -18,10 +18,10 @@ export function queueName(kind: JobKind): string {
 export class JobQueues {
   private readonly queues: Map<JobKind, Queue<JobData>>;
 
-  constructor(redisUrl: string) {
+  constructor(redisUrl: string, jobOptions: JobsOptions = DEFAULT_JOB_OPTIONS) {
     const connection = bullConnection(redisUrl);
     this.queues = new Map(
-      JOB_KINDS.map((kind) => [kind, new Queue<JobData>(queueName(kind), { connection, prefix: KEY_PREFIX, defaultJobOptions: DEFAULT_JOB_OPTIONS })]),
+      JOB_KINDS.map((kind) => [kind, new Queue<JobData>(queueName(kind), { connection, prefix: KEY_PREFIX, defaultJobOptions: jobOptions })]),
     );
   }
 
@@ -42,8 +42,11 @@ export class JobQueues {
     if (!job) return false;
     const state = await job.getState();
     if (state !== 'waiting' && state !== 'delayed' && state !== 'prioritized') return false;
-    await job.remove();
-    return true;
+    // A worker may take the job between the two calls; then it is locked and stays with that worker.
+    return job.remove().then(
+      () => true,
+      () => false,
+    );
   }
 
   async close(): Promise<void> {

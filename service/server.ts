@@ -1,3 +1,4 @@
+import type { JobsOptions } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -16,6 +17,8 @@ export interface ServiceOptions {
   logger: Logger;
   sources: SourcePolicy;
   sourceTimeoutMs: number;
+  /** Options of the jobs it enqueues; the queues' defaults (five attempts, exponential backoff) otherwise. */
+  jobOptions?: JobsOptions;
 }
 
 export interface RunningService {
@@ -28,7 +31,7 @@ export interface RunningService {
 /** Serves Ferry's own specs over HTTP, with records in Redis and jobs on the queues. */
 export async function startService(options: ServiceOptions): Promise<RunningService> {
   const redis: Redis = redisClient(options.redisUrl);
-  const queues = new JobQueues(options.redisUrl);
+  const queues = new JobQueues(options.redisUrl, options.jobOptions);
   const records = new RecordStore(redis);
   const operations = await loadCatalog([DEFAULT_CATALOG]);
   const app = buildApp(

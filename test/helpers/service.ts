@@ -2,6 +2,7 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
+import { DEFAULT_JOB_OPTIONS } from '../../jobs/queues.ts';
 import { startService, type RunningService } from '../../service/server.ts';
 
 export const quietLogger = pino({ level: 'silent' });
@@ -18,12 +19,15 @@ export function startTestService(redisUrl: string, sourceDir: string): Promise<R
     logger: quietLogger,
     sources: { allowedDirs: [sourceDir], allowedHosts: ['127.0.0.1', 'localhost'] },
     sourceTimeoutMs: 2000,
+    // Short backoff so retries happen within a test; attempts and the exponential shape stay as in production.
+    jobOptions: { ...DEFAULT_JOB_OPTIONS, attempts: 3, backoff: { type: 'exponential', delay: 100 } },
   });
 }
 
 export interface ApiAnswer {
   status: number;
   contentType: string;
+  // Answers are checked field by field against what each test expects.
   body: any;
 }
 
