@@ -33,9 +33,13 @@ function runUntilSignalled(logger: Logger, stops: Stop[]): void {
   process.on('SIGTERM', (signal) => void stop(signal));
 }
 
-/** REDIS_URL when set; otherwise a private redis-server with its data under the data directory. */
-async function openRedis(config: FerryConfig, logger: Logger, stops: Stop[]): Promise<string> {
+/**
+ * REDIS_URL when set; otherwise, for `ferry start` only, a private redis-server with its data under
+ * the data directory. Parts run apart must share one Redis, which a private one cannot be.
+ */
+async function openRedis(config: FerryConfig, logger: Logger, stops: Stop[], allInOne: boolean): Promise<string> {
   if (config.redisUrl) return config.redisUrl;
+  if (!allInOne) throw new ConfigError('set REDIS_URL to the Redis the service and the workers share (only `ferry start` runs a private one)');
   const redis = await startPrivateRedis(path.join(config.dataDir, 'redis'));
   logger.info({ port: redis.port, pid: redis.pid, dir: path.join(config.dataDir, 'redis') }, 'private redis started');
   stops.push(() => redis.stop());
@@ -89,7 +93,7 @@ async function launch(parts: { service: boolean; workers: boolean }, overrides: 
   const stops: Stop[] = [];
   runUntilSignalled(logger, stops);
   try {
-    const redisUrl = await openRedis(config, logger, stops);
+    const redisUrl = await openRedis(config, logger, stops, parts.service && parts.workers);
     if (parts.service) await runService(config, logger, redisUrl, stops);
     if (parts.workers) runWorkers(config, logger, redisUrl, stops);
     logger.info({ startupMs: Math.round(performance.now()), ...parts }, 'ferry ready');

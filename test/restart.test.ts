@@ -81,3 +81,15 @@ describe('records survive restarts', () => {
     }
   });
 });
+
+describe('configuration errors', () => {
+  it('`ferry worker` without REDIS_URL says what to set and exits 1', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const result = spawnSync(process.execPath, [path.join(import.meta.dirname, '../bin/ferry.mjs'), 'worker'], {
+      env: { ...process.env, REDIS_URL: '' },
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/set REDIS_URL/);
+  });
+});
