@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { isAlive } from '../jobs/private-redis.ts';
 import { runFerry } from './helpers/ferry-process.ts';
 import { startTestRedis } from './helpers/redis.ts';
 import { call, makeSourceDir, startTestService } from './helpers/service.ts';
@@ -10,15 +11,6 @@ const cleanups: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('records survive restarts', () => {
   it('a new service on the same Redis serves the records of the old one', async () => {
