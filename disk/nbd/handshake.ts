@@ -8,14 +8,18 @@ import {
   IHAVEOPT,
   INFO_BLOCK_SIZE,
   INFO_EXPORT,
+  META_BASE_ALLOCATION,
   NBDMAGIC,
   OPT_ABORT,
   OPT_EXPORT_NAME,
   OPT_GO,
   OPT_INFO,
+  OPT_SET_META_CONTEXT,
+  OPT_STRUCTURED_REPLY,
   REP_ACK,
   REP_FLAG_ERROR,
   REP_INFO,
+  REP_META_CONTEXT,
   REPLY_ERRORS,
   REPLY_MAGIC,
   TFLAG_CAN_MULTI_CONN,
@@ -38,11 +42,26 @@ export interface ExportInfo {
   canMultiConn: boolean;
   /** Block size constraints (minimum, preferred, maximum), when the server states them. */
   blockSize: { minimum: number; preferred: number; maximum: number } | null;
+  /** The server agreed to structured replies for the transmission phase. */
+  structuredReplies: boolean;
+  /** The id the server gave the base:allocation metadata context, or null when block status is off. */
+  allocationContextId: number | null;
 }
+
+/** Extensions to ask for before entering the transmission phase; servers without them go without. */
+export interface NegotiateOptions {
+  structuredReplies?: boolean;
+  /** Select base:allocation, for NBD_CMD_BLOCK_STATUS; needs structured replies. */
+  blockStatus?: boolean;
+}
+
+type Extensions = Pick<ExportInfo, 'structuredReplies' | 'allocationContextId'>;
+
+const NO_EXTENSIONS: Extensions = { structuredReplies: false, allocationContextId: null };
 
 export class NbdHandshakeError extends Error {}
 
-function describeExport(size: bigint, flags: number, blockSize: ExportInfo['blockSize']): ExportInfo {
+function describeExport(size: bigint, flags: number, blockSize: ExportInfo['blockSize'], extensions: Extensions): ExportInfo {
   if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw new NbdHandshakeError(`export size ${size} is too large`);
   return {
     size: Number(size),
@@ -53,6 +72,7 @@ function describeExport(size: bigint, flags: number, blockSize: ExportInfo['bloc
     canStructuredReads: (flags & TFLAG_SEND_DF) !== 0,
     canMultiConn: (flags & TFLAG_CAN_MULTI_CONN) !== 0,
     blockSize,
+    ...extensions,
   };
 }
 
@@ -96,12 +116,70 @@ function infoRequest(exportName: string): Buffer {
   return data;
 }
 
+function metaContextRequest(exportName: string, query: string): Buffer {
+  const name = Buffer.from(exportName, 'utf8');
+  const queryBytes = Buffer.from(query, 'utf8');
+  const data = Buffer.alloc(4 + name.length + 4 + 4 + queryBytes.length);
+  let at = data.writeUInt32BE(name.length, 0);
+  at += name.copy(data, at);
+  at = data.writeUInt32BE(1, at);
+  at = data.writeUInt32BE(queryBytes.length, at);
+  queryBytes.copy(data, at);
+  return data;
+}
+
+interface OptionReply {
+  type: number;
+  data: Buffer;
+}
+
+/** Option replies carry names and short messages; anything far larger is not an NBD server talking. */
+const MAX_OPTION_REPLY = 64 * 1024;
+
+async function readOptionReply(reader: SocketReader, option: number): Promise<OptionReply> {
+  const header = await reader.read(20);
+  if (header.readBigUInt64BE(0) !== REPLY_MAGIC) throw new NbdHandshakeError('bad option reply from the NBD server');
+  const answered = header.readUInt32BE(8);
+  if (answered !== option) throw new NbdHandshakeError(`the NBD server answered option ${answered} when asked about option ${option}`);
+  const length = header.readUInt32BE(16);
+  if (length > MAX_OPTION_REPLY) throw new NbdHandshakeError(`the NBD server sent an option reply of ${length} bytes`);
+  return { type: header.readUInt32BE(12), data: await reader.read(length) };
+}
+
 /**
- * Runs the fixed newstyle handshake on a connected socket. Mode `go` ends in the transmission phase;
- * mode `info` only asks about the export and leaves politely with NBD_OPT_ABORT. Servers without
- * NBD_OPT_INFO/GO are served with the older NBD_OPT_EXPORT_NAME.
+ * Asks for an optional extension. Returns the replies that came before the ACK, or null when the
+ * server refused: whatever the error, the client simply goes on without the extension.
  */
-export async function negotiate(socket: net.Socket, exportName: string, mode: 'go' | 'info'): Promise<ExportInfo> {
+async function requestExtension(socket: net.Socket, reader: SocketReader, option: number, data: Buffer): Promise<OptionReply[] | null> {
+  socket.write(optionRequest(option, data));
+  const replies: OptionReply[] = [];
+  for (;;) {
+    const reply = await readOptionReply(reader, option);
+    if (reply.type === REP_ACK) return replies;
+    if ((reply.type & REP_FLAG_ERROR) !== 0) return null;
+    replies.push(reply);
+  }
+}
+
+async function negotiateExtensions(socket: net.Socket, reader: SocketReader, exportName: string, options: NegotiateOptions): Promise<Extensions> {
+  if (!options.structuredReplies) return NO_EXTENSIONS;
+  if (!(await requestExtension(socket, reader, OPT_STRUCTURED_REPLY, Buffer.alloc(0)))) return NO_EXTENSIONS;
+  if (!options.blockStatus) return { structuredReplies: true, allocationContextId: null };
+  const contexts = await requestExtension(socket, reader, OPT_SET_META_CONTEXT, metaContextRequest(exportName, META_BASE_ALLOCATION));
+  const allocation = contexts?.find(
+    (reply) => reply.type === REP_META_CONTEXT && reply.data.length > 4 && reply.data.toString('utf8', 4) === META_BASE_ALLOCATION,
+  );
+  return { structuredReplies: true, allocationContextId: allocation ? allocation.data.readUInt32BE(0) : null };
+}
+
+/**
+ * Runs the fixed newstyle handshake on a connected socket. Mode `go` ends in the transmission phase,
+ * after asking for the extensions in `options`, and leaves the socket paused with every byte past
+ * the handshake still unread, for the transmission reader to attach to. Mode `info` only asks about
+ * the export and leaves politely with NBD_OPT_ABORT. Servers without NBD_OPT_INFO/GO are served
+ * with the older NBD_OPT_EXPORT_NAME.
+ */
+export async function negotiate(socket: net.Socket, exportName: string, mode: 'go' | 'info', options: NegotiateOptions = {}): Promise<ExportInfo> {
   const reader = new SocketReader(socket);
   const greeting = await reader.read(18);
   if (greeting.readBigUInt64BE(0) !== NBDMAGIC) throw new NbdHandshakeError('the peer is not an NBD server');
@@ -113,16 +191,31 @@ export async function negotiate(socket: net.Socket, exportName: string, mode: 'g
   clientFlags.writeUInt32BE(FLAG_C_FIXED_NEWSTYLE | (noZeroes ? FLAG_C_NO_ZEROES : 0));
   socket.write(clientFlags);
 
+  const extensions = mode === 'go' ? await negotiateExtensions(socket, reader, exportName, options) : NO_EXTENSIONS;
+  const info = await selectExport(socket, reader, exportName, noZeroes, mode, extensions);
+  if (mode === 'go') {
+    // Unshift is Node's way to give back bytes a parser read too far; after the end they are moot.
+    const leftover = reader.detach();
+    if (leftover.length > 0 && !socket.readableEnded) socket.unshift(leftover);
+  }
+  return info;
+}
+
+async function selectExport(
+  socket: net.Socket,
+  reader: SocketReader,
+  exportName: string,
+  noZeroes: boolean,
+  mode: 'go' | 'info',
+  extensions: Extensions,
+): Promise<ExportInfo> {
   const option = mode === 'go' ? OPT_GO : OPT_INFO;
   socket.write(optionRequest(option, infoRequest(exportName)));
   let size: bigint | null = null;
   let flags = 0;
   let blockSize: ExportInfo['blockSize'] = null;
   for (;;) {
-    const header = await reader.read(20);
-    if (header.readBigUInt64BE(0) !== REPLY_MAGIC) throw new NbdHandshakeError('bad option reply from the NBD server');
-    const type = header.readUInt32BE(12);
-    const data = await reader.read(header.readUInt32BE(16));
+    const { type, data } = await readOptionReply(reader, option);
     if (type === REP_INFO && data.length >= 2) {
       const info = data.readUInt16BE(0);
       if (info === INFO_EXPORT && data.length >= 12) {
@@ -134,9 +227,9 @@ export async function negotiate(socket: net.Socket, exportName: string, mode: 'g
     } else if (type === REP_ACK) {
       if (size === null) throw new NbdHandshakeError('the NBD server did not say the size of the export');
       if (mode === 'info') await abortOptions(socket, reader);
-      return describeExport(size, flags, blockSize);
+      return describeExport(size, flags, blockSize, extensions);
     } else if (type === ERR_UNSUP) {
-      return exportNameFallback(socket, reader, exportName, noZeroes, mode);
+      return exportNameFallback(socket, reader, exportName, noZeroes, mode, extensions);
     } else if ((type & REP_FLAG_ERROR) !== 0) {
       const message = data.toString('utf8');
       const reason = REPLY_ERRORS[type] ?? `error ${type - REP_FLAG_ERROR}`;
@@ -157,12 +250,13 @@ async function exportNameFallback(
   exportName: string,
   noZeroes: boolean,
   mode: 'go' | 'info',
+  extensions: Extensions,
 ): Promise<ExportInfo> {
   socket.write(optionRequest(OPT_EXPORT_NAME, Buffer.from(exportName, 'utf8')));
   const reply = await reader.read(10 + (noZeroes ? 0 : 124)).catch(() => {
     throw new NbdHandshakeError(`export ${JSON.stringify(exportName)} is unknown to the NBD server`);
   });
-  const info = describeExport(reply.readBigUInt64BE(0), reply.readUInt16BE(8), null);
+  const info = describeExport(reply.readBigUInt64BE(0), reply.readUInt16BE(8), null, extensions);
   if (mode === 'info') socket.end();
   return info;
 }

@@ -1,0 +1,57 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { open, readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { queryExport } from '../../disk/nbd/handshake.ts';
+import type { NbdAddress } from '../../disk/nbd/url.ts';
+
+/** A real NBD server (qemu-nbd, nbdkit) started for a test, and how to stop it. */
+export interface Peer {
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts a server and waits until its export answers the handshake. */
+export async function startPeer(command: string, args: string[], address: NbdAddress, timeoutMs = 10_000): Promise<Peer> {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${command} exited with ${child.exitCode}: ${stderr.trim()}`);
+    try {
+      await queryExport(address, 500);
+      return { process: child, stop };
+    } catch (error) {
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`${command} did not answer within ${timeoutMs} ms: ${(error as Error).message} ${stderr.trim()}`);
+      }
+      await sleep(25);
+    }
+  }
+}
+
+/**
+ * Writes a sparse raw disk of `size` bytes: random data in the given [offset, length] runs, holes
+ * elsewhere. Returns the sha256 of the whole disk as read back.
+ */
+export async function makeSparseDisk(file: string, size: number, dataRuns: [number, number][]): Promise<string> {
+  const handle = await open(file, 'w');
+  try {
+    await handle.truncate(size);
+    for (const [offset, length] of dataRuns) await handle.write(randomBytes(length), 0, length, offset);
+  } finally {
+    await handle.close();
+  }
+  return sha256File(file);
+}
+
+export async function sha256File(file: string): Promise<string> {
+  return createHash('sha256').update(await readFile(file)).digest('hex');
+}
