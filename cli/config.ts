@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { DEFAULT_TARGET_HOST } from '../jobs/kinds.ts';
 
 /** Everything Ferry reads from its environment; the README's configuration table lists the same. */
 export interface FerryConfig {
@@ -12,6 +13,10 @@ export interface FerryConfig {
   sourceHosts: string[];
   sourceTimeoutMs: number;
   shutdownGraceMs: number;
+  /** The host this machine's workers receive migrations for. */
+  targetHost: string;
+  /** The API service, for parts that call it from elsewhere (the appliance). */
+  apiUrl: string;
 }
 
 export class ConfigError extends Error {}
@@ -27,6 +32,23 @@ function integer(env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
 function dirList(text: string | undefined, fallback: string[]): string[] {
   if (text === undefined) return fallback;
   return text.split(/[,:]/).map((item) => item.trim()).filter(Boolean);
+}
+
+function targetHost(text: string | undefined): string {
+  if (!text) return DEFAULT_TARGET_HOST;
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(text)) throw new ConfigError(`FERRY_TARGET_HOST must be a host name such as kvm-2, not ${JSON.stringify(text)}`);
+  return text;
+}
+
+function apiUrl(text: string | undefined): string {
+  const value = text || 'http://127.0.0.1:8080';
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error();
+  } catch {
+    throw new ConfigError(`FERRY_API_URL must be an http:// or https:// URL, not ${JSON.stringify(value)}`);
+  }
+  return value.replace(/\/+$/, '');
 }
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): FerryConfig {
@@ -45,5 +67,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): FerryConfig {
     sourceHosts: env.FERRY_SOURCE_HOSTS === undefined ? ['*'] : env.FERRY_SOURCE_HOSTS.split(',').map((h) => h.trim()).filter(Boolean),
     sourceTimeoutMs: integer(env, 'FERRY_SOURCE_TIMEOUT_MS', 5000, 100, 120_000),
     shutdownGraceMs: integer(env, 'FERRY_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    targetHost: targetHost(env.FERRY_TARGET_HOST),
+    apiUrl: apiUrl(env.FERRY_API_URL),
   };
 }

@@ -2,12 +2,14 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Command, InvalidArgumentError } from 'commander';
 import type { Logger } from 'pino';
-import { PROCESSORS } from '../jobs/processors.ts';
+import { buildProcessors } from '../jobs/processors.ts';
 import { RecordStore } from '../jobs/records.ts';
 import { redisClient } from '../jobs/connection.ts';
 import { startPrivateRedis, RedisUnavailableError } from '../jobs/private-redis.ts';
 import { startWorkers } from '../jobs/worker-runner.ts';
 import { startService } from '../service/server.ts';
+import { applianceCommand } from './appliance.ts';
+import { cloneCommand } from './clone.ts';
 import { ConfigError, readConfig, type FerryConfig } from './config.ts';
 import { createLogger } from './logger.ts';
 
@@ -64,9 +66,10 @@ function runWorkers(config: FerryConfig, logger: Logger, redisUrl: string, stops
     redisUrl,
     records: new RecordStore(redis),
     logger,
-    processors: PROCESSORS,
+    processors: buildProcessors({ dataDir: config.dataDir, targetHost: config.targetHost }),
     concurrency: config.workerConcurrency,
     shutdownGraceMs: config.shutdownGraceMs,
+    targetHost: config.targetHost,
   });
   stops.push(async () => {
     await pool.close();
@@ -134,6 +137,9 @@ export function buildProgram(): Command {
     .action((options: { concurrency?: string }) =>
       launch({ service: false, workers: true }, options.concurrency ? { FERRY_WORKER_CONCURRENCY: options.concurrency } : {}),
     );
+
+  program.addCommand(cloneCommand());
+  program.addCommand(applianceCommand());
 
   return program;
 }

@@ -35,6 +35,24 @@ export interface MigrationRecord extends JobbedRecord {
   verify: boolean;
   planId: string | null;
   cutoverAt: string | null;
+  /** The raw file on the target host that receives the disk. */
+  volumePath: string | null;
+  /** The NBD URL a VM boots from while the disk streams in; null when nothing is served. */
+  exportUrl: string | null;
+  /** What the copy moved, once it completed. */
+  transfer: MigrationTransfer | null;
+}
+
+export interface MigrationTransfer {
+  bytes: number;
+  fetchedBytes: number;
+  zeroBytes: number;
+  resumedBytes: number;
+  onDemandReads: number;
+  guestWrittenBytes: number;
+  verifiedBytes: number;
+  repairedBytes: number;
+  bootReadyMs: number | null;
 }
 
 export interface PlanRecord extends JobbedRecord {

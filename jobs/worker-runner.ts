@@ -1,9 +1,8 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 import { bullConnection, KEY_PREFIX } from './connection.ts';
-import type { JobData, JobKind } from './kinds.ts';
+import { queueName, type JobData, type JobKind } from './kinds.ts';
 import { ProgressMeter, type JobProgress, type ProgressUpdate } from './progress.ts';
-import { queueName } from './queues.ts';
 import { collectionOf, TERMINAL_STATUSES, type RecordStore } from './records.ts';
 
 /** What a processor gets: its job, the record store, a progress reporter and a stop signal. */
@@ -34,6 +33,8 @@ export interface WorkerPoolOptions {
   /** How long shutdown waits for in-flight jobs before asking them to stop and releasing them. */
   shutdownGraceMs?: number;
   progressIntervalMs?: number;
+  /** The host this worker runs host-bound work (migrations) for. */
+  targetHost?: string;
 }
 
 export interface WorkerPool {
@@ -55,7 +56,7 @@ export function startWorkers(options: WorkerPoolOptions): WorkerPool {
   for (const kind of kinds) {
     const processor = options.processors[kind]!;
     const worker = new Worker<JobData>(
-      queueName(kind),
+      queueName(kind, options.targetHost),
       async (job, token) => {
         const jobLogger = logger.child({ kind, jobId: job.id, recordId: job.data.recordId });
         const meter = new ProgressMeter(options.progressIntervalMs);

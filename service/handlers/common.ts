@@ -32,8 +32,9 @@ export async function enqueueFor<T extends JobbedRecord>(
   kind: JobKind,
   action: string,
   conversation: string | undefined,
+  host?: string,
 ): Promise<T> {
-  const jobId = await deps.queues.enqueue(kind, { recordId: record.id, action, ...(conversation ? { conversation } : {}) });
+  const jobId = await deps.queues.enqueue(kind, { recordId: record.id, action, ...(conversation ? { conversation } : {}) }, host);
   const updated = await deps.records.update<T>(collection, record.id, { jobId } as Partial<T>);
   return updated.ok ? updated.record : { ...record, jobId };
 }

@@ -3,9 +3,18 @@ import type { HandlerTable, ServiceDeps } from '../handler.ts';
 import { conflict } from '../problem.ts';
 import { enqueueFor, filterBy, getByRef, mustGet, queuedFields, transition } from './common.ts';
 import { activeWorkOn, checkSource } from './servers.ts';
+import { DEFAULT_TARGET_HOST } from '../../jobs/kinds.ts';
 
 const RUNNING = ['queued', 'booting', 'backfilling', 'verifying'];
-const DEFAULT_TARGET_HOST = 'default';
+
+/** Enqueues a migration on its target host's queue, and says so on the record when no worker serves that host. */
+async function enqueueMigration(deps: ServiceDeps, migration: MigrationRecord, conversation: string | undefined): Promise<MigrationRecord> {
+  const queued = await enqueueFor(deps, 'migrations', migration, 'migrate', 'migrate', conversation, migration.targetHost);
+  if ((await deps.queues.workerCount('migrate', migration.targetHost)) > 0) return queued;
+  const reason = `no worker serves target host ${migration.targetHost} yet; it starts when one does (ferry worker with FERRY_TARGET_HOST=${migration.targetHost})`;
+  const updated = await deps.records.update<MigrationRecord>('migrations', migration.id, { statusReason: reason }, { from: ['queued'] });
+  return updated.ok ? updated.record : queued;
+}
 
 /** A server can be migrated when its source answers and no other migration or replication holds it. */
 async function migratableServer(deps: ServiceDeps, ref: string): Promise<ServerRecord> {
@@ -46,10 +55,13 @@ export function migrationHandlers(deps: ServiceDeps): HandlerTable {
         verify: body.verify as boolean,
         planId: null,
         cutoverAt: null,
+        volumePath: null,
+        exportUrl: null,
+        transfer: null,
       });
       if (!created.ok) throw new Error('migration ids collided');
-      deps.logger.info({ migrationId: created.record.id, serverId: server.id }, 'migration queued');
-      return enqueueFor(deps, 'migrations', created.record, 'migrate', 'migrate', conversation);
+      deps.logger.info({ migrationId: created.record.id, serverId: server.id, targetHost: created.record.targetHost }, 'migration queued');
+      return enqueueMigration(deps, created.record, conversation);
     },
 
     async getMigration({ params }) {
@@ -59,18 +71,23 @@ export function migrationHandlers(deps: ServiceDeps): HandlerTable {
     async pauseMigration({ params }) {
       const migration = await transition<MigrationRecord>(deps, 'migrations', params.migrationId!, { status: 'paused' }, ['queued', 'booting', 'backfilling'], 'migration', 'paused');
       // A waiting job is taken back; a running one sees the paused record and stops at its next chunk.
-      if (migration.jobId) await deps.queues.withdraw('migrate', migration.jobId);
+      if (migration.jobId) await deps.queues.withdraw('migrate', migration.jobId, migration.targetHost);
       return migration;
     },
 
     async resumeMigration({ params, conversation }) {
-      const migration = await transition<MigrationRecord>(deps, 'migrations', params.migrationId!, { status: 'queued', statusReason: null }, ['paused'], 'migration', 'resumed');
-      return enqueueFor(deps, 'migrations', migration, 'migrate', 'migrate', conversation);
+      const paused = await mustGet<MigrationRecord>(deps, 'migrations', params.migrationId!, 'migration');
+      // A job that still holds the migration (paused in place, serving its VM) picks the change up itself.
+      if (paused.jobId && (await deps.queues.isActive('migrate', paused.jobId, paused.targetHost))) {
+        return transition<MigrationRecord>(deps, 'migrations', paused.id, { status: 'backfilling', statusReason: null }, ['paused'], 'migration', 'resumed');
+      }
+      const migration = await transition<MigrationRecord>(deps, 'migrations', paused.id, { status: 'queued', statusReason: null }, ['paused'], 'migration', 'resumed');
+      return enqueueMigration(deps, migration, conversation);
     },
 
     async cancelMigration({ params }) {
       const migration = await transition<MigrationRecord>(deps, 'migrations', params.migrationId!, { status: 'cancelled', statusReason: 'cancelled by request' }, [...RUNNING, 'paused'], 'migration', 'cancelled');
-      if (migration.jobId) await deps.queues.withdraw('migrate', migration.jobId);
+      if (migration.jobId) await deps.queues.withdraw('migrate', migration.jobId, migration.targetHost);
       return migration;
     },
 
