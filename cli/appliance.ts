@@ -72,12 +72,15 @@ async function registerWhenReachable(logger: Logger, apiUrl: string, name: strin
   for (let attempt = 0; !stopped.aborted; attempt += 1) {
     try {
       const server = await register(apiUrl, name, source);
-      logger.info({ name, source, serverId: server.id, status: server.status }, 'registered with the service');
+      logger.info({ server: name, source, serverId: server.id, status: server.status }, 'registered with the service');
       return;
     } catch (error) {
-      const unreachable = error instanceof TypeError;
-      logger[unreachable ? 'warn' : 'error']({ name, apiUrl, err: unreachable ? (error.cause as Error | undefined)?.message ?? error.message : (error as Error).message }, unreachable ? 'the service is unreachable; trying again' : 'registration refused');
-      if (!unreachable) return;
+      // fetch throws a TypeError when nothing answers; anything else is the service's refusal.
+      if (!(error instanceof TypeError)) {
+        logger.error({ server: name, apiUrl, err: (error as Error).message }, 'registration refused');
+        return;
+      }
+      logger.warn({ server: name, apiUrl, err: (error.cause as Error | undefined)?.message ?? error.message }, 'the service is unreachable; trying again');
       await sleep(Math.min(30_000, 1000 * 2 ** attempt), undefined, { signal: stopped }).catch(() => undefined);
     }
   }

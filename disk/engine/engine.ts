@@ -124,6 +124,8 @@ export class MigrationEngine {
   private paused = false;
   private resumeGate: Reservation | null = null;
   private stopped: Error | null = null;
+  /** Aborted when the copy stops, to end waits for bandwidth at once. */
+  private readonly stopping = new AbortController();
   private cursor = 0;
   private planning: Promise<unknown> = Promise.resolve();
   private extentCache: Extent[] = [];
@@ -235,7 +237,12 @@ export class MigrationEngine {
   }
 
   cancel(): void {
-    this.stopped ??= new EngineCancelled('the copy was cancelled');
+    this.stop(new EngineCancelled('the copy was cancelled'));
+  }
+
+  private stop(reason: Error): void {
+    this.stopped ??= reason;
+    this.stopping.abort();
     this.resumeGate?.resolve();
   }
 
@@ -247,7 +254,7 @@ export class MigrationEngine {
     if (performance.now() - (this.bootReadyAt ?? this.startedAt) < (this.options.profileWindowMs ?? 60_000)) {
       for (let chunk = first; chunk <= last; chunk += 1) this.bootReads.add(chunk);
     }
-    const waits = this.ensurePresent(first, last, null);
+    const waits = this.ensurePresent(first, last, 'guest', null);
     if (waits.length) await Promise.all(waits);
     return this.volume.read(offset, length);
   }
@@ -264,7 +271,7 @@ export class MigrationEngine {
     };
     const owned: number[] = [];
     const held = reservation();
-    const waits = this.ensurePresent(first, last, { covers, owned, held });
+    const waits = this.ensurePresent(first, last, 'guest', { covers, owned, held });
     const settle = (error: Error | null): void => {
       for (const chunk of owned) if (this.inflight.get(chunk) === held) this.inflight.delete(chunk);
       if (error) held.reject(error);
@@ -290,14 +297,14 @@ export class MigrationEngine {
 
   private async fetchBootSet(): Promise<void> {
     const headLength = Math.min(BOOT_HEAD_BYTES, this.volume.size);
-    await this.waitFor(this.ensurePresent(...this.chunkSpan(0, headLength), null));
+    await this.waitFor(this.ensurePresent(...this.chunkSpan(0, headLength), 'boot', null));
     const layout = readPartitionLayout(await this.volume.read(0, headLength), this.volume.size);
     this.fingerprint = layoutFingerprint(layout, this.volume.size);
     const ranges = bootRanges(layout, this.volume.size);
     const profile = (await this.options.loadBootProfile?.(this.fingerprint)) ?? [];
     const waits = [...ranges, ...profile]
       .filter((range) => range.offset >= 0 && range.length > 0 && range.offset + range.length <= this.volume.size)
-      .flatMap((range) => this.ensurePresent(...this.chunkSpan(range.offset, range.length), null));
+      .flatMap((range) => this.ensurePresent(...this.chunkSpan(range.offset, range.length), 'boot', null));
     await this.waitFor(waits);
   }
 
@@ -322,13 +329,18 @@ export class MigrationEngine {
   private async backfillLoop(): Promise<void> {
     for (;;) {
       await this.checkpoint();
+      // The share of bandwidth is taken before any chunk is reserved, so a guest read never waits
+      // behind a request that is itself waiting for bandwidth. Holes cost nothing and are refunded.
+      await this.limiter?.take(this.options.requestSize, this.stopping.signal);
+      await this.checkpoint();
       const work = await this.plan();
+      this.limiter?.charge((work && !work.zero ? work.count * this.volume.chunkSize : 0) - this.options.requestSize);
       if (!work) return;
       try {
         if (work.zero) await this.fillZero(work);
         else await this.fetch(work, 'backfill');
       } catch (error) {
-        this.stopped ??= error as Error;
+        this.stop(error as Error);
         throw error;
       }
       await this.maybeCommit(work.count * this.volume.chunkSize);
@@ -400,17 +412,12 @@ export class MigrationEngine {
     return { offset: start.offset, length: end.offset + end.length - start.offset };
   }
 
-  /** Copies a run of chunks from the source and marks them present. */
-  private async fetch(work: Work, purpose: 'backfill' | 'onDemand'): Promise<void> {
+  /** Copies a run of chunks from the source: for the backfill, the boot set, or a guest waiting on it. */
+  private async fetch(work: Work, purpose: 'backfill' | 'boot' | 'guest'): Promise<void> {
     const { offset, length } = this.span(work);
     try {
-      if (this.limiter) {
-        if (purpose === 'backfill') await this.limiter.take(length);
-        else this.limiter.charge(length);
-      }
-      // A pause that came while this request waited for its share of the bandwidth holds it too.
-      if (purpose === 'backfill') await this.checkpoint();
-      const data = await this.source.read(offset, length, purpose);
+      if (purpose !== 'backfill') this.limiter?.charge(length);
+      const data = await this.source.read(offset, length, purpose === 'backfill' ? 'backfill' : 'onDemand');
       // A new volume reads as zeros already: skipping zeros keeps it as sparse as its source.
       if (this.volume.resumed || !isZero(data)) await this.volume.write(offset, data);
     } catch (error) {
@@ -419,7 +426,7 @@ export class MigrationEngine {
     }
     for (let chunk = work.first; chunk < work.first + work.count; chunk += 1) this.volume.present.set(chunk);
     this.stats.fetchedBytes += length;
-    if (purpose === 'onDemand') this.stats.onDemandBytes += length;
+    if (purpose === 'guest') this.stats.onDemandBytes += length;
     this.release(work, null);
   }
 
@@ -453,6 +460,7 @@ export class MigrationEngine {
   private ensurePresent(
     first: number,
     last: number,
+    purpose: 'boot' | 'guest',
     write: { covers(chunk: number): boolean; owned: number[]; held: Reservation } | null,
   ): Promise<void>[] {
     const waits: Promise<void>[] = [];
@@ -460,8 +468,8 @@ export class MigrationEngine {
     const flushRun = (end: number): void => {
       if (runStart < 0) return;
       const work: Work = { first: runStart, count: end - runStart, zero: false, reservation: this.reserve(runStart, end - runStart) };
-      waits.push(this.fetch(work, 'onDemand'));
-      this.stats.onDemandReads += 1;
+      waits.push(this.fetch(work, purpose));
+      if (purpose === 'guest') this.stats.onDemandReads += 1;
       runStart = -1;
     };
     for (let chunk = first; chunk <= last; chunk += 1) {
@@ -555,7 +563,7 @@ export class MigrationEngine {
     let expected: Buffer;
     if (allZero) expected = length <= ZEROES.length ? ZEROES.subarray(0, length) : Buffer.alloc(length);
     else {
-      await this.limiter?.take(length);
+      await this.limiter?.take(length, this.stopping.signal);
       expected = await this.source.read(offset, length, 'backfill');
     }
     const actual = await this.volume.read(offset, length);

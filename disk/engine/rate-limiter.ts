@@ -18,18 +18,18 @@ export class RateLimiter {
     this.updatedAt = now();
   }
 
-  /** Waits until `bytes` may be sent; callers are served in the order they asked. */
-  take(bytes: number): Promise<void> {
+  /** Waits until `bytes` may be sent; callers are served in the order they asked. An abort ends the wait early. */
+  take(bytes: number, signal?: AbortSignal): Promise<void> {
     const turn = this.queue.then(async () => {
       this.refill();
       this.tokens -= bytes;
-      if (this.tokens < 0) await sleep((-this.tokens / this.bytesPerSecond) * 1000);
+      if (this.tokens < 0) await sleep((-this.tokens / this.bytesPerSecond) * 1000, undefined, { signal }).catch(() => undefined);
     });
     this.queue = turn;
     return turn;
   }
 
-  /** Counts bytes that had to go at once (a guest waiting on a read) against the same budget. */
+  /** Counts bytes that had to go at once (a guest waiting on a read) against the same budget; a negative count refunds. */
   charge(bytes: number): void {
     this.refill();
     this.tokens -= bytes;

@@ -22,8 +22,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Runs the real `ferry` binary and resolves once it logs that it is ready. */
-export async function runFerry(args: string[], env: Record<string, string>): Promise<FerryProcess> {
+/** Runs the real `ferry` binary and resolves once it logs `readyMessage`. */
+export async function runFerry(args: string[], env: Record<string, string>, readyMessage = 'ferry ready'): Promise<FerryProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, [BIN, ...args], {
     env: { ...process.env, FERRY_PORT: String(port), FERRY_LOG_LEVEL: 'info', ...env },
@@ -41,7 +41,7 @@ export async function runFerry(args: string[], env: Record<string, string>): Pro
         if (!line.startsWith('{')) continue;
         const entry = JSON.parse(line) as Record<string, unknown>;
         logs.push(entry);
-        if (entry.msg === 'ferry ready') resolve(entry);
+        if (entry.msg === readyMessage) resolve(entry);
       }
     });
     void exited.then((code) => reject(new Error(`ferry exited with ${code} before it was ready: ${buffered}`)));
