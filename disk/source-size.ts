@@ -5,7 +5,7 @@ import { parseNbdUrl } from './nbd/url.ts';
 export class SourceUnreachableError extends Error {}
 
 /** The size of a block device, which stat reports as 0, from sysfs. */
-async function blockDeviceSize(rdev: number): Promise<number> {
+export async function blockDeviceSize(rdev: number): Promise<number> {
   const major = (rdev >> 8) & 0xfff;
   const minor = (rdev & 0xff) | ((rdev >> 12) & 0xfff00);
   const sectors = Number((await readFile(`/sys/dev/block/${major}:${minor}/size`, 'utf8')).trim());

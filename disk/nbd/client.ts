@@ -225,6 +225,11 @@ export class NbdClient {
     return this.closing;
   }
 
+  /** Drops the connection at once, failing what is in flight: for a server that stopped answering. */
+  destroy(reason = 'the connection was abandoned'): void {
+    this.fail(new BlockIoError(`the NBD connection to ${this.where} was dropped: ${reason}`, 'ECONNABORTED'));
+  }
+
   private async disconnect(): Promise<void> {
     if (this.pending.size > 0 && !this.failure) await new Promise<void>((resolve) => (this.whenIdle = resolve));
     this.whenIdle = null;

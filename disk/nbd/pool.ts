@@ -14,7 +14,22 @@ export interface NbdPoolOptions extends NbdClientOptions {
  * connections only then, and servers like qemu-nbd serve one client at a time.
  */
 export class NbdPool implements BlockReader {
-  private constructor(private readonly clients: NbdClient[]) {}
+  private constructor(private clients: NbdClient[]) {}
+
+  /** A pool of connections already open (at least one); more may be added while it is in use. */
+  static of(clients: NbdClient[]): NbdPool {
+    if (clients.length === 0) throw new RangeError('a pool needs at least one connection');
+    return new NbdPool([...clients]);
+  }
+
+  add(client: NbdClient): void {
+    this.clients.push(client);
+  }
+
+  /** Stops sending requests on a connection, which another owner keeps and closes; the last one stays. */
+  release(client: NbdClient): void {
+    if (this.clients.length > 1) this.clients = this.clients.filter((held) => held !== client);
+  }
 
   static async open(address: NbdAddress, options: NbdPoolOptions = {}): Promise<NbdPool> {
     const connections = options.connections ?? 4;
@@ -24,7 +39,7 @@ export class NbdPool implements BlockReader {
     const more = await Promise.allSettled(Array.from({ length: wanted - 1 }, () => NbdClient.connect(address, options)));
     // Extra connections only add speed: a server that refuses some is still served by the rest.
     const extra = more.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
-    return new NbdPool([first, ...extra]);
+    return NbdPool.of([first, ...extra]);
   }
 
   get info(): ExportInfo {
@@ -49,6 +64,10 @@ export class NbdPool implements BlockReader {
 
   async close(): Promise<void> {
     await Promise.all(this.clients.map((client) => client.close()));
+  }
+
+  destroy(reason?: string): void {
+    for (const client of this.clients) client.destroy(reason);
   }
 
   /** The open connection with the fewest requests in flight; a closed one only when all are, to report why. */
