@@ -34,9 +34,10 @@ async function makeDisk(file: string): Promise<number> {
   return data;
 }
 
+/** `--flush` makes nbdcopy's copy durable at the end, as Ferry's is before it reports completion. */
 async function timeNbdcopy(url: string, target: string): Promise<number> {
   const started = performance.now();
-  await run('nbdcopy', [url, target]);
+  await run('nbdcopy', ['--flush', url, target]);
   return (performance.now() - started) / 1000;
 }
 
@@ -88,11 +89,11 @@ async function onDemandLatency(url: string, target: string, socketPath: string):
   await booted;
   clearInterval(watch);
   const guest = await NbdClient.connect(parseNbdUrl(session.exportUrl!));
-  const underBackfill = await sampleReads(guest, session, LATENCY_SAMPLES);
-  const presentWhenMeasured = session.engine.snapshot().presentBytes;
   session.engine.pause();
   const idle = await sampleReads(guest, session, LATENCY_SAMPLES);
   session.engine.resume();
+  const underBackfill = await sampleReads(guest, session, LATENCY_SAMPLES);
+  const presentWhenMeasured = session.engine.snapshot().presentBytes;
   await running;
   await guest.close();
   await session.close('finish');
@@ -142,7 +143,7 @@ try {
         disk: { bytes: SIZE, dataBytes, source: 'qemu-nbd --read-only --shared=8, loopback TCP' },
         machine: { cpus: os.cpus().length, node: process.version, nbdcopy: version.split('\n')[0] },
         rounds: ROUNDS,
-        nbdcopy: { seconds: nbdcopy.map((s) => Number(s.toFixed(3))), medianDiskMBps: mbps(nbdcopySeconds) },
+        nbdcopy: { flags: '--flush', seconds: nbdcopy.map((s) => Number(s.toFixed(3))), medianDiskMBps: mbps(nbdcopySeconds) },
         ferryClone: {
           seconds: ferry.map((r) => Number(r.seconds.toFixed(3))),
           wallSeconds: ferry.map((r) => Number(r.wallSeconds.toFixed(3))),

@@ -33,6 +33,9 @@ export interface CloneOptions {
   profileDir?: string | null;
   onEvent?(event: EngineEvent): void;
   sourceTimeoutMs?: number;
+  /** How often what was copied is made durable (see EngineOptions). */
+  commitBytes?: number;
+  commitIntervalMs?: number;
 }
 
 /** Parses `unix:PATH` or `nbd://HOST:PORT` (the forms `ferry clone --serve` takes). */
@@ -76,6 +79,8 @@ export class CloneSession {
       bandwidthBytesPerSecond: options.bandwidthBytesPerSecond ?? null,
       verify: options.verify ?? true,
       bootFirst: options.bootFirst ?? true,
+      ...(options.commitBytes ? { commitBytes: options.commitBytes } : {}),
+      ...(options.commitIntervalMs ? { commitIntervalMs: options.commitIntervalMs } : {}),
       ...(profiles ? { loadBootProfile: (fingerprint: string) => profiles.load(fingerprint) } : {}),
       ...(options.onEvent ? { onEvent: options.onEvent } : {}),
     });

@@ -72,21 +72,45 @@ export interface EngineSummary extends EngineStats {
 export class EngineCancelled extends Error {}
 
 interface Reservation {
+  /** Settles when the chunks are present (written locally), or failed. */
   promise: Promise<void>;
   resolve(): void;
   reject(error: Error): void;
+  /** Settles as soon as fetched bytes are in memory, before they are written, or when the reservation ends. */
+  arrived: Promise<void>;
+  arrive(offset: number, bytes: Buffer): void;
+  fetched: { offset: number; bytes: Buffer } | null;
 }
 
 function reservation(): Reservation {
   let resolve!: () => void;
   let reject!: (error: Error) => void;
+  let arrive!: () => void;
   const promise = new Promise<void>((res, rej) => {
     resolve = res;
     reject = rej;
   });
+  const arrived = new Promise<void>((res) => (arrive = res));
   // Nobody may be waiting on it; the failure is reported where it happened.
   promise.catch(() => undefined);
-  return { promise, resolve, reject };
+  const held: Reservation = {
+    promise,
+    arrived,
+    fetched: null,
+    resolve() {
+      arrive();
+      resolve();
+    },
+    reject(error) {
+      arrive();
+      reject(error);
+    },
+    arrive(offset, bytes) {
+      held.fetched = { offset, bytes };
+      arrive();
+    },
+  };
+  return held;
 }
 
 /** The chunks [first, first + count) and what to do with them. */
@@ -98,6 +122,12 @@ interface Work {
 }
 
 const EXTENT_WINDOW = 1024 * 1024 * 1024;
+/**
+ * Syncing often keeps few dirty pages in the kernel, which would otherwise throttle every write
+ * once they pile up (measured here: 768 MiB made durable in 0.37 s syncing every 32 MiB, 2.1 s
+ * syncing once at the end). It also bounds what a killed worker fetches again.
+ */
+const DEFAULT_COMMIT_BYTES = 32 * 1024 * 1024;
 const ZERO_RUN_BYTES = 256 * 1024 * 1024;
 const ZEROES = Buffer.alloc(4 * 1024 * 1024);
 
@@ -124,6 +154,9 @@ export class MigrationEngine {
   private paused = false;
   private resumeGate: Reservation | null = null;
   private stopped: Error | null = null;
+  /** Guest reads waiting on the source; the backfill issues nothing new meanwhile, so they go first. */
+  private guestFetches = 0;
+  private guestDone: Reservation | null = null;
   /** Aborted when the copy stops, to end waits for bandwidth at once. */
   private readonly stopping = new AbortController();
   private cursor = 0;
@@ -255,7 +288,18 @@ export class MigrationEngine {
       for (let chunk = first; chunk <= last; chunk += 1) this.bootReads.add(chunk);
     }
     const waits = this.ensurePresent(first, last, 'guest', null);
-    if (waits.length) await Promise.all(waits);
+    if (waits.length) {
+      // Served from the fetched bytes when one fetch covers the read: no wait for the local write.
+      const held = this.inflight.get(first);
+      if (held && this.inflight.get(last) === held) {
+        await held.arrived;
+        const fetched = held.fetched;
+        if (fetched && fetched.offset <= offset && offset + length <= fetched.offset + fetched.bytes.length) {
+          return fetched.bytes.subarray(offset - fetched.offset, offset - fetched.offset + length);
+        }
+      }
+      await Promise.all(waits);
+    }
     return this.volume.read(offset, length);
   }
 
@@ -329,6 +373,7 @@ export class MigrationEngine {
   private async backfillLoop(): Promise<void> {
     for (;;) {
       await this.checkpoint();
+      while (this.guestFetches > 0 && this.guestDone) await this.guestDone.promise;
       // The share of bandwidth is taken before any chunk is reserved, so a guest read never waits
       // behind a request that is itself waiting for bandwidth. Holes cost nothing and are refunded.
       await this.limiter?.take(this.options.requestSize, this.stopping.signal);
@@ -418,6 +463,7 @@ export class MigrationEngine {
     try {
       if (purpose !== 'backfill') this.limiter?.charge(length);
       const data = await this.source.read(offset, length, purpose === 'backfill' ? 'backfill' : 'onDemand');
+      work.reservation.arrive(offset, data);
       // A new volume reads as zeros already: skipping zeros keeps it as sparse as its source.
       if (this.volume.resumed || !isZero(data)) await this.volume.write(offset, data);
     } catch (error) {
@@ -468,8 +514,20 @@ export class MigrationEngine {
     const flushRun = (end: number): void => {
       if (runStart < 0) return;
       const work: Work = { first: runStart, count: end - runStart, zero: false, reservation: this.reserve(runStart, end - runStart) };
-      waits.push(this.fetch(work, purpose));
-      if (purpose === 'guest') this.stats.onDemandReads += 1;
+      const fetching = this.fetch(work, purpose);
+      if (purpose === 'guest') {
+        this.stats.onDemandReads += 1;
+        this.guestFetches += 1;
+        this.guestDone ??= reservation();
+        void fetching.finally(() => {
+          this.guestFetches -= 1;
+          if (this.guestFetches === 0) {
+            this.guestDone?.resolve();
+            this.guestDone = null;
+          }
+        }).catch(() => undefined);
+      }
+      waits.push(fetching);
       runStart = -1;
     };
     for (let chunk = first; chunk <= last; chunk += 1) {
@@ -492,7 +550,7 @@ export class MigrationEngine {
 
   private async maybeCommit(bytes: number): Promise<void> {
     this.sinceCommitBytes += bytes;
-    const due = this.sinceCommitBytes >= (this.options.commitBytes ?? 64 * 1024 * 1024) || performance.now() - this.lastCommitAt >= (this.options.commitIntervalMs ?? 1000);
+    const due = this.sinceCommitBytes >= (this.options.commitBytes ?? DEFAULT_COMMIT_BYTES) || performance.now() - this.lastCommitAt >= (this.options.commitIntervalMs ?? 1000);
     if (!due) return;
     this.sinceCommitBytes = 0;
     this.lastCommitAt = performance.now();

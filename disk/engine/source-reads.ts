@@ -10,7 +10,10 @@ export interface SourceConnections {
    * not queue behind the backfill's requests; otherwise the same reader as `backfill`.
    */
   onDemand: BlockReader;
+  /** Disconnects politely, once what is in flight is answered. */
   close(): Promise<void>;
+  /** Drops the connections at once, for a source that stopped answering. */
+  destroy(reason: string): void;
 }
 
 export class SourceReadError extends Error {}
@@ -66,8 +69,13 @@ export class SourceReads {
   async close(): Promise<void> {
     this.closed = true;
     await this.reconnecting?.catch(() => undefined);
-    await this.connections?.close().catch(() => undefined);
+    const connections = this.connections;
     this.connections = null;
+    if (!connections) return;
+    // A polite disconnect waits for answers; a source that stopped answering is dropped instead.
+    const timer = setTimeout(() => connections.destroy('it did not answer while disconnecting'), this.options.timeoutMs);
+    await connections.close().catch(() => undefined);
+    clearTimeout(timer);
   }
 
   private current(): SourceConnections {
@@ -117,7 +125,8 @@ export class SourceReads {
     this.connections = null;
     this.options.onReconnect?.(reason);
     this.reconnecting = (async () => {
-      await old?.close().catch(() => undefined);
+      // The old connections may be stuck; waiting for their answers could take forever.
+      old?.destroy(reason);
       this.connections = await this.options.connect();
     })().finally(() => {
       this.reconnecting = null;
