@@ -1,6 +1,6 @@
 import type net from 'node:net';
 import { BlockIoError, type Extent } from '../block-reader.ts';
-import { connectSocket, negotiate, NbdHandshakeError, type ExportInfo } from './handshake.ts';
+import { connectSocket, handOver, negotiate, NbdHandshakeError, type ExportInfo, type NbdSocket } from './handshake.ts';
 import {
   CMD_BLOCK_STATUS,
   CMD_DISC,
@@ -89,12 +89,14 @@ export class NbdClient {
   private whenIdle: (() => void) | null = null;
   private readonly alignment: number;
   private readonly maxRequest: number;
+  private readonly socket: net.Socket;
 
   private constructor(
-    private readonly socket: net.Socket,
+    connection: NbdSocket,
     readonly info: ExportInfo,
     private readonly where: string,
   ) {
+    const socket = (this.socket = connection.socket);
     this.alignment = Math.max(info.blockSize?.minimum ?? 1, 1);
     // Every server must take 32 MiB; going no higher also bounds the memory of one request.
     const maximum = Math.min(info.blockSize?.maximum ?? DEFAULT_MAX_PAYLOAD, DEFAULT_MAX_PAYLOAD);
@@ -103,35 +105,39 @@ export class NbdClient {
       { find: (cookie) => this.pending.get(cookie), complete: (request) => this.complete(request) },
       info.allocationContextId,
     );
-    socket.on('data', (chunk: Buffer) => {
-      if (this.failure) return;
-      try {
-        parser.feed(chunk);
-      } catch (error) {
-        const message = error instanceof NbdProtocolError ? error.message : `cannot read the NBD server's replies: ${(error as Error).message}`;
-        this.fail(new BlockIoError(`${message} (${where})`, 'EPROTO'));
-      }
-    });
     socket.on('error', (error: NodeJS.ErrnoException) => this.dropped(error.code));
     socket.on('close', () => this.dropped(undefined));
-    socket.resume();
+    // Reads land where the parser places them: read data straight in the buffer its request returns.
+    handOver(connection, {
+      placeRead: () => (this.failure ? null : parser.placeRead()),
+      received: (chunk) => {
+        if (this.failure) return;
+        try {
+          parser.feed(chunk);
+        } catch (error) {
+          const message = error instanceof NbdProtocolError ? error.message : `cannot read the NBD server's replies: ${(error as Error).message}`;
+          this.fail(new BlockIoError(`${message} (${where})`, 'EPROTO'));
+        }
+      },
+    });
     if (socket.destroyed) this.dropped(undefined);
   }
 
   static async connect(address: NbdAddress, options: NbdClientOptions = {}): Promise<NbdClient> {
     const timeoutMs = options.timeoutMs ?? 5000;
     const where = describeAddress(address);
-    const socket = await connectSocket(address, timeoutMs);
+    const connection = await connectSocket(address, timeoutMs);
+    const { socket } = connection;
     const timer = setTimeout(
       () => socket.destroy(new NbdHandshakeError(`the NBD handshake with ${where} did not finish within ${timeoutMs} ms`)),
       timeoutMs,
     );
     try {
-      const info = await negotiate(socket, address.exportName, 'go', {
+      const info = await negotiate(connection, address.exportName, 'go', {
         structuredReplies: options.structuredReplies ?? true,
         blockStatus: options.blockStatus ?? true,
       });
-      return new NbdClient(socket, info, where);
+      return new NbdClient(connection, info, where);
     } catch (error) {
       socket.destroy();
       throw error;

@@ -28,7 +28,7 @@ import {
   TFLAG_SEND_FLUSH,
   TFLAG_SEND_TRIM,
 } from './protocol.ts';
-import { SocketReader } from './socket-reader.ts';
+import { ReadRouter, SocketReader, type ReadSink } from './socket-reader.ts';
 import type { NbdAddress } from './url.ts';
 
 /** What the server says of an export during the handshake. */
@@ -76,10 +76,23 @@ function describeExport(size: bigint, flags: number, blockSize: ExportInfo['bloc
   };
 }
 
-export function connectSocket(address: NbdAddress, timeoutMs: number): Promise<net.Socket> {
+/**
+ * A socket connected to an NBD server. It is created with a ReadRouter's `onread`, so that the
+ * transmission phase can choose where each read lands; until then its reads go to `reader`.
+ */
+export interface NbdSocket {
+  readonly socket: net.Socket;
+  readonly router: ReadRouter;
+  readonly reader: SocketReader;
+}
+
+export function connectSocket(address: NbdAddress, timeoutMs: number): Promise<NbdSocket> {
   return new Promise((resolve, reject) => {
-    const socket =
-      address.transport === 'tcp' ? net.connect({ host: address.host, port: address.port }) : net.connect({ path: address.socketPath });
+    const router = new ReadRouter();
+    const target = address.transport === 'tcp' ? { host: address.host, port: address.port } : { path: address.socketPath };
+    const socket = net.connect({ ...target, onread: router.onread });
+    const reader = new SocketReader(socket);
+    router.route(reader);
     const where = address.transport === 'tcp' ? `${address.host}:${address.port}` : address.socketPath;
     const timer = setTimeout(() => {
       socket.destroy();
@@ -88,7 +101,7 @@ export function connectSocket(address: NbdAddress, timeoutMs: number): Promise<n
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.setNoDelay(true);
-      resolve(socket);
+      resolve({ socket, router, reader });
     });
     socket.once('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
@@ -174,13 +187,12 @@ async function negotiateExtensions(socket: net.Socket, reader: SocketReader, exp
 
 /**
  * Runs the fixed newstyle handshake on a connected socket. Mode `go` ends in the transmission phase,
- * after asking for the extensions in `options`, and leaves the socket paused with every byte past
- * the handshake still unread, for the transmission reader to attach to. Mode `info` only asks about
- * the export and leaves politely with NBD_OPT_ABORT. Servers without NBD_OPT_INFO/GO are served
- * with the older NBD_OPT_EXPORT_NAME.
+ * after asking for the extensions in `options`; the caller then gives the socket's reads to its own
+ * sink with handOver(). Mode `info` only asks about the export and leaves politely with
+ * NBD_OPT_ABORT. Servers without NBD_OPT_INFO/GO are served with the older NBD_OPT_EXPORT_NAME.
  */
-export async function negotiate(socket: net.Socket, exportName: string, mode: 'go' | 'info', options: NegotiateOptions = {}): Promise<ExportInfo> {
-  const reader = new SocketReader(socket);
+export async function negotiate(connection: NbdSocket, exportName: string, mode: 'go' | 'info', options: NegotiateOptions = {}): Promise<ExportInfo> {
+  const { socket, reader } = connection;
   const greeting = await reader.read(18);
   if (greeting.readBigUInt64BE(0) !== NBDMAGIC) throw new NbdHandshakeError('the peer is not an NBD server');
   if (greeting.readBigUInt64BE(8) !== IHAVEOPT) throw new NbdHandshakeError('the NBD server only speaks the old handshake, which is not supported');
@@ -192,13 +204,19 @@ export async function negotiate(socket: net.Socket, exportName: string, mode: 'g
   socket.write(clientFlags);
 
   const extensions = mode === 'go' ? await negotiateExtensions(socket, reader, exportName, options) : NO_EXTENSIONS;
-  const info = await selectExport(socket, reader, exportName, noZeroes, mode, extensions);
-  if (mode === 'go') {
-    // Unshift is Node's way to give back bytes a parser read too far; after the end they are moot.
-    const leftover = reader.detach();
-    if (leftover.length > 0 && !socket.readableEnded) socket.unshift(leftover);
-  }
-  return info;
+  return selectExport(socket, reader, exportName, noZeroes, mode, extensions);
+}
+
+/**
+ * Gives the reads of a connection past its handshake to `sink`: first the bytes that the handshake's
+ * reader holds beyond its last read (it keeps taking reads until now), then every later read.
+ */
+export function handOver(connection: NbdSocket, sink: ReadSink): void {
+  const leftover = connection.reader.detach();
+  connection.router.route(sink);
+  if (leftover.length > 0) sink.received(leftover);
+  // detach() paused the socket, as readers that live on 'data' events need.
+  connection.socket.resume();
 }
 
 async function selectExport(
@@ -263,10 +281,11 @@ async function exportNameFallback(
 
 /** Asks an NBD server about one export and disconnects. */
 export async function queryExport(address: NbdAddress, timeoutMs = 5000): Promise<ExportInfo> {
-  const socket = await connectSocket(address, timeoutMs);
+  const connection = await connectSocket(address, timeoutMs);
+  const { socket } = connection;
   const timer = setTimeout(() => socket.destroy(new NbdHandshakeError(`the NBD handshake did not finish within ${timeoutMs} ms`)), timeoutMs);
   try {
-    return await negotiate(socket, address.exportName, 'info');
+    return await negotiate(connection, address.exportName, 'info');
   } finally {
     clearTimeout(timer);
     socket.destroy();

@@ -86,8 +86,9 @@ const PAYLOAD = 1;
 const DATA = 2;
 
 /**
- * Turns the server's byte stream into completed requests, one socket chunk at a time. Read data is
- * copied once, from the socket's chunk straight into the request's target buffer. Throws
+ * Turns the server's byte stream into completed requests, one socket chunk at a time. Inside a
+ * read's data, placeRead() asks for the socket's next read to land straight in the request's target
+ * buffer, so that most data is never copied: only what shares a read with a header is. Throws
  * NbdProtocolError when the stream breaks the protocol; the parser is unusable after that.
  */
 export class ReplyParser {
@@ -114,6 +115,15 @@ export class ReplyParser {
     private readonly allocationContextId: number | null,
   ) {}
 
+  /**
+   * Where the next socket read should land: the rest of the read data being received, in place in
+   * its target (no more, or it would take the next reply's bytes), or null for anywhere else.
+   */
+  placeRead(): Buffer | null {
+    return this.state === DATA ? this.dataTarget.subarray(this.dataAt, this.dataEnd) : null;
+  }
+
+  /** Takes the next bytes of the stream; `chunk` is only read during the call, so it may be reused. */
   feed(chunk: Buffer): void {
     let pos = 0;
     while (pos < chunk.length) {
@@ -294,7 +304,9 @@ export class ReplyParser {
 
   private takeData(chunk: Buffer, pos: number): number {
     const n = Math.min(this.dataEnd - this.dataAt, chunk.length - pos);
-    chunk.copy(this.dataTarget, this.dataAt, pos, pos + n);
+    // A read that placeRead() aimed at the target is there already.
+    const inPlace = chunk.buffer === this.dataTarget.buffer && chunk.byteOffset + pos === this.dataTarget.byteOffset + this.dataAt;
+    if (!inPlace) chunk.copy(this.dataTarget, this.dataAt, pos, pos + n);
     this.dataAt += n;
     if (this.dataAt === this.dataEnd) this.endData();
     return pos + n;
