@@ -10,7 +10,7 @@ import { sourceSize } from '../source-size.ts';
 export type ServeAddress = { socketPath: string } | { host: string; port: number };
 
 export const DEFAULT_CHUNK_SIZE = 64 * 1024;
-export const DEFAULT_REQUEST_SIZE = 2 * 1024 * 1024;
+export const DEFAULT_REQUEST_SIZE = 512 * 1024;
 export const DEFAULT_STREAMS = 16;
 export const GUEST_EXPORT_NAME = 'disk';
 
