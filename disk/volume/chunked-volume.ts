@@ -141,7 +141,8 @@ export class ChunkedVolume {
 
   private static async create(options: VolumeOptions, statePath: string, bitmapBytes: number): Promise<void> {
     const data = await open(options.path, 'wx').catch((error: NodeJS.ErrnoException) => {
-      throw new VolumeError(`cannot create ${options.path}: ${error.code ?? error.message}`);
+      const why = error.code === 'ENOENT' ? 'its folder does not exist' : error.code === 'EACCES' ? 'permission denied' : (error.code ?? error.message);
+      throw new VolumeError(`cannot create ${options.path}: ${why}`);
     });
     try {
       await data.truncate(options.size);
