@@ -30,6 +30,8 @@ async function makeDisk(file: string): Promise<number> {
     await handle.write(randomBytes(REGION), 0, REGION, offset);
     data += REGION;
   }
+  // Written back before the first copy, so neither copier competes with it.
+  await handle.sync();
   await handle.close();
   return data;
 }
