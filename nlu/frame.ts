@@ -13,8 +13,8 @@ export interface ParamFrame {
   format: string | null;
   pattern: string | null;
   enum: string[] | null;
-  /** For arrays: the items' type, pattern and enum. */
-  items: { type: string; pattern: string | null; enum: string[] | null } | null;
+  /** For arrays: the items' type, pattern and enum, and their properties when they are objects. */
+  items: { type: string; pattern: string | null; enum: string[] | null; properties: ParamFrame[] | null } | null;
   description: string | null;
   /** Lemmas from the name and description that announce the value ("target", "host", "bandwidth"). */
   cues: string[];
@@ -38,7 +38,28 @@ export interface CommandFrame {
   changesState: boolean;
 }
 
+/** What the scorer compares utterances with, per frame. */
+export interface FrameVocabulary {
+  /** The frame's own verbs, each as its words ("power off" → [power, off]). */
+  verbs: string[][];
+  /** Indices of the lexicon's verb groups that hold one of the frame's verbs. */
+  verbGroups: Set<number>;
+  /** Stems of the resource phrase; the last is the head noun. */
+  resourceStems: string[];
+  /** Stems of the resources the path nests this one under (/servers/{id}/actions → server). */
+  parentStems: string[];
+  /** Content stems of the operationId, summary, path and description, with a weight for each. */
+  textStems: Map<string, number>;
+}
+
 export interface Grammar {
   frames: CommandFrame[];
   byId: ReadonlyMap<string, CommandFrame>;
+  vocabulary: ReadonlyMap<string, FrameVocabulary>;
+  /** Inverse document frequency of each text stem over the frames. */
+  idf: ReadonlyMap<string, number>;
+  /** Literal prefixes of id patterns (mig for ^mig-[a-z0-9]+$), for ids said aloud as "mig 42". */
+  idPrefixes: ReadonlySet<string>;
+  /** Every verb phrase the lexicon or a frame knows, longest first, for finding an utterance's verb. */
+  verbPhrases: string[][];
 }

@@ -1,0 +1,294 @@
+import type { CommandFrame, ParamFrame } from './frame.ts';
+import { lexicon } from './lexicon.ts';
+import { cueStrength, matcherOf, type ParamMatcher } from './param-matcher.ts';
+import type { Value } from './values.ts';
+import { identifierWords, phraseAt, stemsMatch, type Token } from './words.ts';
+
+// Filling a frame's parameters from an utterance's values. Values are given out from the most
+// certain kind to the least: enum words and switches first, then ids whose pattern names their
+// parameter, URLs, names and reasons, numbers by their units and cue words, and last the plain
+// ids by the words around them ("to kvm-2", "server web-01").
+
+export interface Filled {
+  value: unknown;
+  /** How sure the filling is: 1.5 for an id with its own prefix, down to 0.3 for a guess by position. */
+  strength: number;
+}
+
+export interface Filling {
+  params: Map<string, Filled>;
+  /** Token indices the parameters took. */
+  used: Set<number>;
+  /** Values of the utterance that no parameter of this frame could take. */
+  leftOver: Value[];
+}
+
+export interface SlotInput {
+  tokens: readonly Token[];
+  values: readonly Value[];
+  /** Token span of the main verb, which is never a value. */
+  verbSpan: [number, number] | null;
+}
+
+const ARTICLES = new Set(['a', 'an', 'the']);
+const normal = (text: string): string => text.toLowerCase().replace(/[^a-z0-9]/g, '');
+/** Parts of speech a plain word can have and still be a name ("pipeline golden"), unlike "servers that". */
+const PLAIN_VALUE_POS = new Set(['NOUN', 'PROPN', 'ADJ', 'X', 'NUM']);
+const SKIPPED_BEFORE_VALUE = new Set(['the', 'a', 'an', 'number', 'no', 'id', '#', 'named', 'called']);
+
+function enumMatch(values: readonly string[], tokens: readonly Token[], start: number, length: number): string | null {
+  const window = tokens.slice(start, start + length);
+  if (window.some((token) => token.kind !== 'word')) return null;
+  const said = normal(window.map((token) => token.lower).join(''));
+  const lemma = normal(window.map((token) => token.lemma).join(''));
+  return values.find((value) => normal(value) === said || (length === 1 && normal(value) === lemma && said.length > 3)) ?? null;
+}
+
+function nearbyCue(matcher: ParamMatcher, tokens: readonly Token[], start: number, end: number, reach: number): number {
+  let best = 0;
+  for (let i = Math.max(0, start - reach); i < Math.min(tokens.length, end + reach); i++) {
+    if (i >= start && i < end) continue;
+    best = Math.max(best, cueStrength(matcher, tokens[i]!.stem));
+    const preposition = lexicon.prepositions.get(tokens[i]!.lower);
+    const adjacent = tokens.slice(i + 1, start).every((token) => ARTICLES.has(token.lower));
+    if (preposition && adjacent && i < start && preposition.some((word) => matcher.cueWords.has(word))) best = Math.max(best, 0.6);
+  }
+  return best;
+}
+
+class FrameFilling {
+  readonly params = new Map<string, Filled>();
+  readonly used = new Set<number>();
+  private readonly matchers: ParamMatcher[];
+
+  constructor(
+    private readonly frame: CommandFrame,
+    private readonly input: SlotInput,
+  ) {
+    this.matchers = frame.params.map(matcherOf);
+  }
+
+  private free(start: number, end: number): boolean {
+    for (let i = start; i < end; i++) {
+      if (this.used.has(i)) return false;
+      if (this.input.verbSpan && i >= this.input.verbSpan[0] && i < this.input.verbSpan[1]) return false;
+    }
+    return true;
+  }
+
+  private take(param: ParamFrame, value: unknown, strength: number, start: number, end: number): void {
+    this.params.set(param.name, { value, strength });
+    for (let i = start; i < end; i++) this.used.add(i);
+  }
+
+  private open(predicate: (matcher: ParamMatcher) => boolean): ParamMatcher[] {
+    return this.matchers.filter((matcher) => !this.params.has(matcher.param.name) && predicate(matcher));
+  }
+
+  enums(): void {
+    const { tokens } = this.input;
+    const candidates: { matcher: ParamMatcher; value: string; start: number; end: number; score: number }[] = [];
+    for (const matcher of this.open((m) => Boolean(m.param.enum ?? m.param.items?.enum))) {
+      const values = matcher.param.enum ?? matcher.param.items!.enum!;
+      for (let start = 0; start < tokens.length; start++) {
+        for (let length = 3; length >= 1; length--) {
+          if (!this.free(start, start + length)) continue;
+          const value = enumMatch(values, tokens, start, length);
+          if (value) {
+            candidates.push({ matcher, value, start, end: start + length, score: 1 + nearbyCue(matcher, tokens, start, start + length, 3) });
+            break;
+          }
+        }
+      }
+    }
+    candidates.sort((a, b) => b.score - a.score);
+    for (const candidate of candidates) {
+      const { param } = candidate.matcher;
+      if (!this.free(candidate.start, candidate.end)) continue;
+      if (param.type === 'array') {
+        const previous = (this.params.get(param.name)?.value as string[] | undefined) ?? [];
+        this.take(param, [...previous, candidate.value], 1, candidate.start, candidate.end);
+      } else if (!this.params.has(param.name)) this.take(param, candidate.value, 1, candidate.start, candidate.end);
+    }
+  }
+
+  switches(): void {
+    const { tokens } = this.input;
+    for (const matcher of this.open((m) => m.param.type === 'boolean')) {
+      const cueAt = matcher.nameStems.map((stem) => tokens.findIndex((token, i) => this.free(i, i + 1) && stemsMatch(token.stem, stem)));
+      if (cueAt.length === 0 || cueAt.some((at) => at < 0)) continue;
+      const first = Math.min(...cueAt);
+      const last = Math.max(...cueAt);
+      if (last - first > 3) continue;
+      let negatedAt = -1;
+      for (let i = Math.max(0, first - 3); i < first; i++) if (lexicon.negation.some((words) => phraseAt(tokens, i, words))) negatedAt = i;
+      const start = negatedAt >= 0 ? negatedAt : first;
+      this.take(matcher.param, negatedAt < 0, 1, start, last + 1);
+    }
+  }
+
+  objectLists(): void {
+    const { tokens, values } = this.input;
+    for (const matcher of this.open((m) => m.param.type === 'array' && Boolean(m.param.items?.properties))) {
+      const properties = matcher.param.items!.properties!;
+      const kind = properties.find((property) => property.enum);
+      const target = properties.find((property) => property !== kind && property.type === 'string' && property.required) ?? properties.find((p) => p !== kind && p.type === 'string');
+      if (!kind || !target) continue;
+      const items: Record<string, string>[] = [];
+      for (let i = 0; i < tokens.length; i++) {
+        const said = kind.enum!.find((value) => normal(value) === normal(tokens[i]!.lower));
+        if (!said || !this.free(i, i + 1)) continue;
+        const value = values.find((v) => v.start > i && v.start <= i + 3 && ['url', 'path', 'quoted', 'id'].includes(v.kind) && this.free(v.start, v.end));
+        if (!value) continue;
+        items.push({ [kind.name]: said, [target.name]: value.raw });
+        this.used.add(i);
+        for (let t = value.start; t < value.end; t++) this.used.add(t);
+      }
+      if (items.length > 0) this.params.set(matcher.param.name, { value: items, strength: 1.2 });
+    }
+  }
+
+  lists(): void {
+    for (const list of this.input.values.filter((value) => value.kind === 'list')) {
+      if (!this.free(list.start, list.end)) continue;
+      const target = this.open((m) => m.param.type === 'array' && (m.param.items?.type ?? 'string') === 'string' && !m.param.items?.enum)
+        .filter((m) => list.items!.every((item) => !m.itemPattern || m.itemPattern.test(item.raw)))
+        .sort((a, b) => b.itemSpecific.length - a.itemSpecific.length)[0];
+      if (target) this.take(target.param, list.items!.map((item) => item.raw), 1.2, list.start, list.end);
+    }
+  }
+
+  specificIds(): void {
+    for (const value of this.input.values.filter((v) => v.kind === 'id' || v.kind === 'name')) {
+      if (!this.free(value.start, value.end)) continue;
+      const said = value.raw.toLowerCase();
+      const single = this.open((m) => m.param.type !== 'array' && m.specific.some((regex) => regex.test(said)))[0];
+      const many = this.open((m) => m.param.type === 'array' && m.itemSpecific.some((regex) => regex.test(said)))[0];
+      if (single) this.take(single.param, said, 1.5, value.start, value.end);
+      else if (many) this.take(many.param, [said], 1.3, value.start, value.end);
+    }
+  }
+
+  urls(): void {
+    for (const value of this.input.values.filter((v) => v.kind === 'url' || v.kind === 'path')) {
+      if (!this.free(value.start, value.end)) continue;
+      const candidates = this.open((m) => m.param.type === 'string' && m.takesUrl && (!m.pattern || m.pattern.test(value.raw)));
+      const best = candidates.sort((a, b) => nearbyCue(b, this.input.tokens, value.start, value.end, 2) - nearbyCue(a, this.input.tokens, value.start, value.end, 2))[0];
+      if (best) this.take(best.param, value.raw, 1, value.start, value.end);
+    }
+  }
+
+  reasons(): void {
+    const text = this.input.values.find((value) => value.kind === 'text');
+    const target = text && this.open((m) => m.takesReason)[0];
+    if (text && target) this.take(target.param, text.raw, 1, text.start, text.end);
+  }
+
+  names(): void {
+    for (const value of this.input.values.filter((v) => v.kind === 'name')) {
+      if (!this.free(value.start, value.end)) continue;
+      const target = this.open((m) => m.takesName && (!m.pattern || m.pattern.test(value.raw)))[0];
+      if (target) this.take(target.param, value.raw, 1, value.start, value.end);
+    }
+  }
+
+  numbers(): void {
+    const { tokens } = this.input;
+    const pairs: { matcher: ParamMatcher; value: Value; amount: number; score: number }[] = [];
+    for (const value of this.input.values.filter((v) => ['number', 'duration', 'rate', 'size'].includes(v.kind))) {
+      for (const matcher of this.open((m) => m.param.type === 'integer' || m.param.type === 'number')) {
+        const { unitFactor } = matcher;
+        let amount = value.amount!;
+        let score = 0;
+        if (value.kind !== 'number') {
+          if (!unitFactor || unitFactor.kind !== (value.kind === 'duration' ? 'time' : value.kind)) continue;
+          amount = value.amount! / unitFactor.factor;
+          score += 1.2;
+        }
+        const after = tokens[value.end];
+        if (value.kind === 'number' && after) score += cueStrength(matcher, after.stem) * 1.2;
+        score += nearbyCue(matcher, tokens, value.start, value.start, 3) * 0.8;
+        const before = this.previousWord(value.start);
+        if (before && matcher.refersToStem && stemsMatch(before.stem, matcher.refersToStem)) score += 1.3;
+        if (value.kind === 'number' && !after && matcher.param.required) score += 0.3;
+        if (score < 0.4) continue;
+        pairs.push({ matcher, value, amount: matcher.param.type === 'integer' ? Math.round(amount) : Math.round(amount * 1000) / 1000, score });
+      }
+    }
+    this.assign(pairs);
+  }
+
+  /** The last word before `at`, skipping articles and "number". */
+  private previousWord(at: number): Token | undefined {
+    let i = at - 1;
+    while (i >= 0 && SKIPPED_BEFORE_VALUE.has(this.input.tokens[i]!.lower)) i--;
+    return i >= 0 ? this.input.tokens[i] : undefined;
+  }
+
+  plainIds(): void {
+    const { tokens } = this.input;
+    const verbEnd = this.input.verbSpan?.[1] ?? 0;
+    const resourceStems = this.frame.resource.split(' ').map((word) => identifierWords(word)[0] ?? word);
+    const pairs: { matcher: ParamMatcher; value: Value; amount: string; score: number }[] = [];
+    const candidates: Value[] = [...this.input.values.filter((v) => v.kind === 'id' || v.kind === 'name' || v.kind === 'quoted')];
+    // A plain word right after the noun of an id parameter is its value ("pipeline golden").
+    tokens.forEach((token, i) => {
+      const before = tokens[i - 1];
+      if (!before || token.kind !== 'word' || !PLAIN_VALUE_POS.has(token.pos) || candidates.some((v) => v.start === i)) return;
+      if (this.matchers.some((m) => m.refersToStem && stemsMatch(before.stem, m.refersToStem)) && !lexicon.prepositions.has(token.lower)) {
+        candidates.push({ kind: 'id', start: i, end: i + 1, raw: token.text });
+      }
+    });
+    for (const value of candidates) {
+      if (!this.free(value.start, value.end)) continue;
+      for (const matcher of this.open((m) => m.param.type === 'string' && !m.param.enum && !m.param.format?.startsWith('date'))) {
+        if (matcher.pattern && !matcher.pattern.test(value.raw)) continue;
+        if (matcher.specific.length > 0 && !matcher.pattern) continue;
+        let score = (matcher.param.required ? 0.2 : 0) + (matcher.refersToStem ? 0.3 : 0);
+        const before = this.previousWord(value.start);
+        if (before) {
+          score += cueStrength(matcher, before.stem) * 1.2;
+          const preposition = lexicon.prepositions.get(before.lower);
+          if (preposition && preposition.some((word) => matcher.cueWords.has(word))) score += 0.7;
+          const directObject = before === tokens[verbEnd - 1] || resourceStems.some((stem) => stemsMatch(stem, before.stem) || stemsMatch(before.lemma, stem));
+          if (directObject && matcher.refersToStem) score += 0.6;
+          else if (directObject && matcher.param.required) score += 0.3;
+          if (lexicon.prepositions.has(before.lower) && !preposition?.some((word) => matcher.cueWords.has(word)) && matcher.refersToStem && this.frame.resource.endsWith(matcher.param.refersTo ?? '')) score -= 0.3;
+        } else if (matcher.refersToStem) score += 0.3;
+        if (matcher.takesName) score += value.kind === 'name' ? 1 : -0.4;
+        if (score < 0.3) continue;
+        pairs.push({ matcher, value, amount: value.raw, score });
+      }
+    }
+    this.assign(pairs);
+  }
+
+  private assign(pairs: { matcher: ParamMatcher; value: Value; amount: unknown; score: number }[]): void {
+    pairs.sort((a, b) => b.score - a.score);
+    for (const pair of pairs) {
+      if (this.params.has(pair.matcher.param.name) || !this.free(pair.value.start, pair.value.end)) continue;
+      const value = pair.matcher.param.type === 'array' ? [pair.amount] : pair.amount;
+      this.take(pair.matcher.param, value, Math.min(1, 0.3 + pair.score / 2), pair.value.start, pair.value.end);
+    }
+  }
+
+  leftOver(): Value[] {
+    return this.input.values.filter((value) => value.kind !== 'list' && value.kind !== 'text' && this.free(value.start, value.end));
+  }
+}
+
+/** The parameters of `frame` that the utterance gives, and what it gives that the frame cannot take. */
+export function fillSlots(frame: CommandFrame, input: SlotInput): Filling {
+  const filling = new FrameFilling(frame, input);
+  filling.enums();
+  filling.switches();
+  filling.objectLists();
+  filling.lists();
+  filling.specificIds();
+  filling.urls();
+  filling.reasons();
+  filling.names();
+  filling.numbers();
+  filling.plainIds();
+  return { params: filling.params, used: filling.used, leftOver: filling.leftOver() };
+}

@@ -1,0 +1,243 @@
+import type { CommandFrame, Grammar, ParamFrame } from './frame.ts';
+import { verbGroupsOf } from './grammar.ts';
+import type { Interpretation, UnderstandingContext } from './interpretation.ts';
+import { lexicon } from './lexicon.ts';
+import { fillSlots, type Filling } from './slots.ts';
+import { prepare } from './utterance.ts';
+import { findValues, type Value } from './values.ts';
+import { phraseAt, stemsMatch, wordInfo, type Token } from './words.ts';
+
+// The understanding: every frame is scored against the utterance — its verb, its resource noun,
+// the values it can take and the words its documentation shares with the utterance — and the
+// best frame's parameters are what the utterance said.
+
+/** A frame scores this much before it is taken for a match at all. */
+const MIN_SCORE = 3;
+
+interface Verb {
+  span: [number, number];
+  words: string[];
+  groups: number[];
+}
+
+interface Analysis {
+  tokens: Token[];
+  values: Value[];
+  verb: Verb | null;
+  /** Stem of each token, and the stems of what an abbreviation stands for. */
+  stems: { stem: string; at: number }[];
+  collection: boolean;
+  references: number[];
+}
+
+function mainVerb(grammar: Grammar, tokens: readonly Token[]): Verb | null {
+  for (let i = 0; i < tokens.length; i++) {
+    if (tokens[i]!.kind !== 'word' || /\d/.test(tokens[i]!.lower)) continue;
+    const words = grammar.verbPhrases.find((phrase) => phraseAt(tokens, i, phrase));
+    if (words) return { span: [i, i + words.length], words, groups: verbGroupsOf(words) };
+  }
+  return null;
+}
+
+function analyse(grammar: Grammar, text: string): Analysis {
+  const tokens = prepare(text, grammar.idPrefixes);
+  const stems: Analysis['stems'] = [];
+  tokens.forEach((token, at) => {
+    if (token.kind !== 'word') return;
+    stems.push({ stem: token.stem, at });
+    for (const word of lexicon.abbreviations.get(token.lower) ?? []) stems.push({ stem: wordInfo(word).stem, at });
+  });
+  const references: number[] = [];
+  tokens.forEach((_, i) => {
+    if (lexicon.reference.some((words) => phraseAt(tokens, i, words))) references.push(i);
+  });
+  return {
+    tokens,
+    values: findValues(tokens, text),
+    verb: mainVerb(grammar, tokens),
+    stems,
+    collection: tokens.some((token) => lexicon.collection.has(token.lower)),
+    references,
+  };
+}
+
+interface Scored {
+  frame: CommandFrame;
+  score: number;
+  filling: Filling;
+  params: Record<string, unknown>;
+  missing: string[];
+}
+
+function isSpecific(grammar: Grammar, value: Value): boolean {
+  if (value.kind === 'url' || value.kind === 'path') return true;
+  const prefix = value.raw.toLowerCase().match(/^([a-z]{2,10})-/)?.[1];
+  return value.kind === 'id' && prefix !== undefined && grammar.idPrefixes.has(prefix);
+}
+
+const LEFT_OVER_COST: Partial<Record<Value['kind'], number>> = { id: 0.7, number: 0.5, duration: 0.5, size: 0.5, rate: 0.5, name: 0.3, quoted: 0.3 };
+
+function verbScore(grammar: Grammar, frame: CommandFrame, analysis: Analysis): number {
+  const vocabulary = grammar.vocabulary.get(frame.id)!;
+  const { verb } = analysis;
+  if (!verb) return 0;
+  const said = verb.words.join(' ');
+  const lemma = verb.words.map((word) => wordInfo(word).lemma).join(' ');
+  if (vocabulary.verbs.some((words) => words.join(' ') === said || words.join(' ') === lemma)) return 3;
+  if (verb.groups.some((group) => vocabulary.verbGroups.has(group))) return 2.4;
+  const reads = verb.groups.some((group) => ['get', 'list'].includes(lexicon.verbGroups[group]!.actionClass));
+  if (reads && (frame.actionClass === 'get' || frame.actionClass === 'list')) return 2;
+  return 0;
+}
+
+/** Resource evidence: the head noun said, its modifiers, an id that names it, a verb of the same family. */
+function resourceScore(grammar: Grammar, scored: Scored, analysis: Analysis, fromContext: boolean): number {
+  const { frame, filling } = scored;
+  const vocabulary = grammar.vocabulary.get(frame.id)!;
+  const stems = vocabulary.resourceStems;
+  const head = stems.at(-1)!;
+  const verbSpan = analysis.verb?.span ?? [0, 0];
+  const inVerb = (at: number): boolean => at >= verbSpan[0] && at < verbSpan[1];
+  const said = analysis.stems.filter((entry) => !filling.used.has(entry.at));
+  let score = 0;
+  // An inflected verb of the head's family ("migrating") tells less than the noun itself.
+  const nounLike = (at: number): boolean => {
+    const token = analysis.tokens[at]!;
+    return token.pos !== 'VERB' || token.lower === token.lemma;
+  };
+  const headAt = said.find((entry) => !inVerb(entry.at) && nounLike(entry.at) && stemsMatch(entry.stem, head));
+  if (headAt) {
+    score += 2.5;
+    const token = analysis.tokens[headAt.at]!;
+    const plural = token.lower !== token.lemma && token.lower.endsWith('s');
+    if (plural && frame.actionClass === 'get') score -= 1;
+    if (!plural && frame.actionClass === 'list' && !analysis.collection) score -= 0.3;
+  } else if (said.some((entry) => stemsMatch(entry.stem, head) || stemsMatch(analysis.tokens[entry.at]!.lemma, head))) {
+    score += 1.2;
+  } else {
+    const named = frame.params.some((param) => {
+      const filled = scored.filling.params.get(param.name);
+      return filled && filled.strength >= 1.5 && param.refersTo !== null && stemsMatch(wordInfo(param.refersTo.split(' ').at(-1)!).stem, head);
+    });
+    if (named) score += 2;
+    else if (fromContext) score += 1.5;
+  }
+  for (const modifier of stems.slice(0, -1)) score += said.some((entry) => !inVerb(entry.at) && stemsMatch(entry.stem, modifier)) ? 0.6 : -0.3;
+  for (const parent of vocabulary.parentStems) if (said.some((entry) => stemsMatch(entry.stem, parent))) score += 0.5;
+  if (analysis.collection && frame.actionClass === 'list') score += 0.4;
+  return score;
+}
+
+/** Words the frame's documentation shares with the utterance, weighted by how rare they are among frames. */
+function overlapScore(grammar: Grammar, frame: CommandFrame, analysis: Analysis, filling: Filling): number {
+  const text = grammar.vocabulary.get(frame.id)!.textStems;
+  const seen = new Set<string>();
+  let score = 0;
+  for (const { stem, at } of analysis.stems) {
+    if (filling.used.has(at) || seen.has(stem)) continue;
+    seen.add(stem);
+    const weight = text.get(stem);
+    if (weight) score += weight * (grammar.idf.get(stem) ?? 0) * 0.35;
+  }
+  return Math.min(score, 1.5);
+}
+
+function secondaryVerbScore(grammar: Grammar, frame: CommandFrame, analysis: Analysis, filling: Filling): number {
+  const verbs = grammar.vocabulary.get(frame.id)!.verbs.filter((words) => words.length === 1).map((words) => words[0]!);
+  const span = analysis.verb?.span ?? [0, 0];
+  const found = analysis.tokens.some((token, at) => (at < span[0] || at >= span[1]) && !filling.used.has(at) && verbs.includes(token.lemma));
+  return found ? 0.8 : 0;
+}
+
+/** Fills required ids that the utterance leaves to "it" or "that migration" from the conversation. */
+function resolveReferences(frame: CommandFrame, analysis: Analysis, params: Record<string, unknown>, context: UnderstandingContext | undefined): boolean {
+  const last = context?.lastResources;
+  if (!last || analysis.references.length === 0) return false;
+  const named = analysis.references.map((at) => analysis.tokens[at + 1]).filter((token): token is Token => token !== undefined);
+  let resolved = false;
+  for (const param of frame.params) {
+    if (!param.required || param.refersTo === null || params[param.name] !== undefined) continue;
+    const id = last[param.refersTo];
+    if (id === undefined) continue;
+    const nounGiven = named.find((token) => Object.keys(last).some((resource) => stemsMatch(wordInfo(resource).stem, token.stem)));
+    if (nounGiven && !stemsMatch(nounGiven.stem, wordInfo(param.refersTo).stem)) continue;
+    params[param.name] = param.type === 'array' ? [id] : id;
+    resolved = true;
+  }
+  return resolved;
+}
+
+function scoreFrame(grammar: Grammar, frame: CommandFrame, analysis: Analysis, context: UnderstandingContext | undefined): Scored {
+  const filling = fillSlots(frame, { tokens: analysis.tokens, values: analysis.values, verbSpan: analysis.verb?.span ?? null });
+  const params: Record<string, unknown> = {};
+  for (const param of frame.params) {
+    const filled = filling.params.get(param.name);
+    if (filled) params[param.name] = filled.value;
+  }
+  const fromContext = resolveReferences(frame, analysis, params, context);
+  const missing = frame.params.filter((param) => param.required && params[param.name] === undefined).map((param) => param.name);
+  const scored: Scored = { frame, score: 0, filling, params, missing };
+  let score = verbScore(grammar, frame, analysis) + resourceScore(grammar, scored, analysis, fromContext);
+  for (const filled of filling.params.values()) score += 0.6 * filled.strength;
+  for (const value of filling.leftOver) score -= isSpecific(grammar, value) ? 1.5 : (LEFT_OVER_COST[value.kind] ?? 0);
+  score -= 0.4 * missing.length;
+  if (frame.actionClass === 'get' && missing.length > 0) score -= 0.6;
+  score += overlapScore(grammar, frame, analysis, filling) + secondaryVerbScore(grammar, frame, analysis, filling);
+  scored.score = score;
+  return scored;
+}
+
+const confidenceOf = (score: number): number => Math.round((1 / (1 + Math.exp(-(score - 4) / 1.5))) * 1000) / 1000;
+
+export interface UnderstandOptions {
+  /** Read the utterance as this operation only (after the user chose it from alternatives). */
+  operationId?: string;
+}
+
+/** What `text` asks for in terms of the grammar's operations. */
+export function understand(grammar: Grammar, text: string, context?: UnderstandingContext, options: UnderstandOptions = {}): Interpretation {
+  const analysis = analyse(grammar, text);
+  const frames = options.operationId ? [grammar.byId.get(options.operationId)].filter((frame): frame is CommandFrame => frame !== undefined) : grammar.frames;
+  const ranked = frames.map((frame) => scoreFrame(grammar, frame, analysis, context)).sort((a, b) => b.score - a.score);
+  const best = ranked[0];
+  if (!best || (!options.operationId && best.score < MIN_SCORE)) return { operationId: null, params: {}, missing: [], confidence: best ? confidenceOf(best.score) : 0, alternatives: [] };
+  return {
+    operationId: best.frame.id,
+    params: best.params,
+    missing: best.missing,
+    confidence: confidenceOf(best.score),
+    alternatives: ranked
+      .slice(1, 4)
+      .filter((other) => other.score >= MIN_SCORE)
+      .map((other) => ({ operationId: other.frame.id, confidence: confidenceOf(other.score) })),
+  };
+}
+
+/**
+ * The value `text` gives for one parameter when it answers a question about it ("web-01", "eight",
+ * "every half hour", "no"), typed as the parameter's schema says; undefined when it gives none.
+ */
+export function extractValue(param: ParamFrame, text: string): unknown {
+  const single: CommandFrame = {
+    id: 'answer',
+    operation: { operationId: 'answer', method: 'get', path: '/', summary: null, description: null, tags: [], parameters: [], requestBody: null, responses: [], serverUrl: null, source: { file: '', title: '', version: '' } },
+    verb: 'answer',
+    actionClass: 'custom',
+    resource: param.refersTo ?? param.name,
+    params: [param],
+    changesState: false,
+  };
+  const tokens = prepare(text, new Set());
+  const words = tokens.map((token) => token.lower);
+  if (param.type === 'boolean' && words.length <= 3) {
+    if (words.some((word) => lexicon.no.has(word))) return false;
+    if (words.some((word) => lexicon.yes.has(word))) return true;
+  }
+  const values = findValues(tokens, text);
+  const filled = fillSlots(single, { tokens, values, verbSpan: null }).params.get(param.name);
+  if (filled) return filled.value;
+  const whole = text.trim();
+  if (param.type === 'string' && !param.enum && whole && (!param.pattern || new RegExp(param.pattern, 'u').test(whole))) return whole;
+  if (param.type === 'array' && values.some((value) => value.kind === 'list')) return values.find((value) => value.kind === 'list')!.items!.map((item) => item.raw);
+  return undefined;
+}
