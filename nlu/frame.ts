@@ -60,6 +60,8 @@ export interface Grammar {
   idf: ReadonlyMap<string, number>;
   /** Literal prefixes of id patterns (mig for ^mig-[a-z0-9]+$), for ids said aloud as "mig 42". */
   idPrefixes: ReadonlySet<string>;
+  /** Every stem some frame's documentation, resource or parameters use. */
+  knownStems: ReadonlySet<string>;
   /** Every verb phrase the lexicon or a frame knows, longest first, for finding an utterance's verb. */
   verbPhrases: string[][];
 }

@@ -308,5 +308,8 @@ export function compileGrammar(operations: readonly CatalogOperation[]): Grammar
   for (const group of lexicon.verbGroups) for (const words of group.phrases) phrases.set(words.join(' '), words);
   for (const entry of vocabulary.values()) for (const words of entry.verbs) phrases.set(words.join(' '), words);
   const verbPhrases = [...phrases.values()].sort((a, b) => b.length - a.length);
-  return { frames, byId: new Map(frames.map((frame) => [frame.id, frame])), vocabulary, idf, idPrefixes: prefixes, verbPhrases };
+  const knownStems = new Set(documentFrequency.keys());
+  for (const entry of vocabulary.values()) for (const stem of [...entry.resourceStems, ...entry.parentStems]) knownStems.add(stem);
+  for (const frame of frames) for (const param of frame.params) for (const cue of param.cues) knownStems.add(wordInfo(cue).stem);
+  return { frames, byId: new Map(frames.map((frame) => [frame.id, frame])), vocabulary, idf, idPrefixes: prefixes, verbPhrases, knownStems };
 }

@@ -14,6 +14,9 @@ export interface Interpretation {
 
 /** What the conversation knows that an utterance may refer to ("it", "that migration"). */
 export interface UnderstandingContext {
-  /** The last resource id mentioned or created in the conversation, by resource noun (server, migration…). */
+  /**
+   * The last resource id mentioned or created in the conversation, by resource noun (server,
+   * migration…), in the order they were last mentioned: the most recent last.
+   */
   lastResources?: Record<string, string>;
 }

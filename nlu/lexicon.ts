@@ -15,6 +15,7 @@ export interface Lexicon {
   particles: Set<string>;
   methodVerbs: Record<string, string>;
   filler: string[][];
+  questionOpeners: Set<string>;
   collection: Set<string>;
   negation: string[][];
   affirmation: string[][];
@@ -59,6 +60,7 @@ function load(): Lexicon {
     particles: new Set(verbs.particles as string[]),
     methodVerbs: verbs.methods as Record<string, string>,
     filler: phrases(said.filler),
+    questionOpeners: new Set(said.questionOpeners as string[]),
     collection: new Set((said.collection as string[]).map(String)),
     negation: phrases(said.negation),
     affirmation: phrases(said.affirmation),

@@ -211,7 +211,7 @@ class FrameFilling {
         const before = this.previousWord(value.start);
         if (before && matcher.refersToStem && stemsMatch(before.stem, matcher.refersToStem)) score += 1.3;
         if (value.kind === 'number' && !after && matcher.param.required) score += 0.3;
-        if (score < 0.4) continue;
+        if (score < 0.5) continue;
         pairs.push({ matcher, value, amount: matcher.param.type === 'integer' ? Math.round(amount) : Math.round(amount * 1000) / 1000, score });
       }
     }
@@ -231,11 +231,15 @@ class FrameFilling {
     const resourceStems = this.frame.resource.split(' ').map((word) => identifierWords(word)[0] ?? word);
     const pairs: { matcher: ParamMatcher; value: Value; amount: string; score: number }[] = [];
     const candidates: Value[] = [...this.input.values.filter((v) => v.kind === 'id' || v.kind === 'name' || v.kind === 'quoted')];
-    // A plain word right after the noun of an id parameter is its value ("pipeline golden").
+    // A plain word right after the noun of an id parameter, or a parameter's name, is its value ("pipeline golden", "os ubuntu").
     tokens.forEach((token, i) => {
       const before = tokens[i - 1];
       if (!before || token.kind !== 'word' || !PLAIN_VALUE_POS.has(token.pos) || candidates.some((v) => v.start === i)) return;
-      if (this.matchers.some((m) => m.refersToStem && stemsMatch(before.stem, m.refersToStem)) && !lexicon.prepositions.has(token.lower)) {
+      const announced = this.matchers.some(
+        (m) => (m.refersToStem && stemsMatch(before.stem, m.refersToStem)) || (m.param.type === 'string' && !m.param.enum && m.nameStems.some((stem) => stemsMatch(before.stem, stem))),
+      );
+      const isCue = this.matchers.some((m) => m.nameStems.some((stem) => stemsMatch(token.stem, stem)));
+      if (announced && !isCue && !lexicon.prepositions.has(token.lower)) {
         candidates.push({ kind: 'id', start: i, end: i + 1, raw: token.text });
       }
     });

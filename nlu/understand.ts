@@ -2,6 +2,7 @@ import type { CommandFrame, Grammar, ParamFrame } from './frame.ts';
 import { verbGroupsOf } from './grammar.ts';
 import type { Interpretation, UnderstandingContext } from './interpretation.ts';
 import { lexicon } from './lexicon.ts';
+import { cueStrength, matcherOf } from './param-matcher.ts';
 import { fillSlots, type Filling } from './slots.ts';
 import { prepare } from './utterance.ts';
 import { findValues, type Value } from './values.ts';
@@ -30,7 +31,13 @@ interface Analysis {
   references: number[];
 }
 
+const SHOW = verbGroupsOf(['show']);
+
 function mainVerb(grammar: Grammar, tokens: readonly Token[]): Verb | null {
+  const opener = tokens[0];
+  if (opener && lexicon.questionOpeners.has(opener.lower) && !grammar.verbPhrases.some((phrase) => phraseAt(tokens, 0, phrase))) {
+    return { span: [0, 1], words: ['show'], groups: SHOW };
+  }
   for (let i = 0; i < tokens.length; i++) {
     if (tokens[i]!.kind !== 'word' || /\d/.test(tokens[i]!.lower)) continue;
     const words = grammar.verbPhrases.find((phrase) => phraseAt(tokens, i, phrase));
@@ -83,15 +90,15 @@ function verbScore(grammar: Grammar, frame: CommandFrame, analysis: Analysis): n
   if (!verb) return 0;
   const said = verb.words.join(' ');
   const lemma = verb.words.map((word) => wordInfo(word).lemma).join(' ');
-  if (vocabulary.verbs.some((words) => words.join(' ') === said || words.join(' ') === lemma)) return 3;
+  if (vocabulary.verbs.some((words) => words.join(' ') === said || words.join(' ') === lemma)) return 2.8;
   if (verb.groups.some((group) => vocabulary.verbGroups.has(group))) return 2.4;
   const reads = verb.groups.some((group) => ['get', 'list'].includes(lexicon.verbGroups[group]!.actionClass));
-  if (reads && (frame.actionClass === 'get' || frame.actionClass === 'list')) return 2;
+  if (reads && (frame.actionClass === 'get' || frame.actionClass === 'list')) return 2.2;
   return 0;
 }
 
 /** Resource evidence: the head noun said, its modifiers, an id that names it, a verb of the same family. */
-function resourceScore(grammar: Grammar, scored: Scored, analysis: Analysis, fromContext: boolean): number {
+function resourceScore(grammar: Grammar, scored: Scored, analysis: Analysis, fromContext: boolean, context: UnderstandingContext | undefined): number {
   const { frame, filling } = scored;
   const vocabulary = grammar.vocabulary.get(frame.id)!;
   const stems = vocabulary.resourceStems;
@@ -100,10 +107,11 @@ function resourceScore(grammar: Grammar, scored: Scored, analysis: Analysis, fro
   const inVerb = (at: number): boolean => at >= verbSpan[0] && at < verbSpan[1];
   const said = analysis.stems.filter((entry) => !filling.used.has(entry.at));
   let score = 0;
-  // An inflected verb of the head's family ("migrating") tells less than the noun itself.
+  // A verb of the head's family ("migrating", "migrated") tells less than the noun itself; a
+  // plural such as "builds" is tagged as a verb out of context, and is a noun here.
   const nounLike = (at: number): boolean => {
     const token = analysis.tokens[at]!;
-    return token.pos !== 'VERB' || token.lower === token.lemma;
+    return token.pos !== 'VERB' || token.lower === token.lemma || token.lower.endsWith('s');
   };
   const headAt = said.find((entry) => !inVerb(entry.at) && nounLike(entry.at) && stemsMatch(entry.stem, head));
   if (headAt) {
@@ -119,8 +127,8 @@ function resourceScore(grammar: Grammar, scored: Scored, analysis: Analysis, fro
       const filled = scored.filling.params.get(param.name);
       return filled && filled.strength >= 1.5 && param.refersTo !== null && stemsMatch(wordInfo(param.refersTo.split(' ').at(-1)!).stem, head);
     });
-    if (named) score += 2;
-    else if (fromContext) score += 1.5;
+    if (named) score += 1.5;
+    else if (fromContext) score += 1.5 + recency(frame, context);
   }
   for (const modifier of stems.slice(0, -1)) score += said.some((entry) => !inVerb(entry.at) && stemsMatch(entry.stem, modifier)) ? 0.6 : -0.3;
   for (const parent of vocabulary.parentStems) if (said.some((entry) => stemsMatch(entry.stem, parent))) score += 0.5;
@@ -130,11 +138,14 @@ function resourceScore(grammar: Grammar, scored: Scored, analysis: Analysis, fro
 
 /** Words the frame's documentation shares with the utterance, weighted by how rare they are among frames. */
 function overlapScore(grammar: Grammar, frame: CommandFrame, analysis: Analysis, filling: Filling): number {
-  const text = grammar.vocabulary.get(frame.id)!.textStems;
-  const seen = new Set<string>();
+  const vocabulary = grammar.vocabulary.get(frame.id)!;
+  const text = vocabulary.textStems;
+  // The verb and the resource have had their say; the other words are what tells similar frames apart.
+  const seen = new Set<string>(vocabulary.resourceStems);
+  const span = analysis.verb?.span ?? [0, 0];
   let score = 0;
   for (const { stem, at } of analysis.stems) {
-    if (filling.used.has(at) || seen.has(stem)) continue;
+    if (filling.used.has(at) || (at >= span[0] && at < span[1]) || seen.has(stem)) continue;
     seen.add(stem);
     const weight = text.get(stem);
     if (weight) score += weight * (grammar.idf.get(stem) ?? 0) * 0.35;
@@ -142,11 +153,33 @@ function overlapScore(grammar: Grammar, frame: CommandFrame, analysis: Analysis,
   return Math.min(score, 1.5);
 }
 
+/** Nouns said that nothing of the frame mentions ("attach volume…" to a frame about networks). */
+function unexplainedNouns(grammar: Grammar, frame: CommandFrame, analysis: Analysis, filling: Filling): number {
+  const vocabulary = grammar.vocabulary.get(frame.id)!;
+  const known = (stem: string): boolean =>
+    vocabulary.textStems.has(stem) ||
+    vocabulary.resourceStems.includes(stem) ||
+    vocabulary.parentStems.includes(stem) ||
+    frame.params.some((param) => cueStrength(matcherOf(param), stem) > 0);
+  let cost = 0;
+  analysis.tokens.forEach((token, at) => {
+    if (token.kind === 'word' && token.pos === 'NOUN' && !filling.used.has(at) && grammar.knownStems.has(token.stem) && !known(token.stem)) cost += 0.3;
+  });
+  return Math.min(cost, 1.2);
+}
+
 function secondaryVerbScore(grammar: Grammar, frame: CommandFrame, analysis: Analysis, filling: Filling): number {
   const verbs = grammar.vocabulary.get(frame.id)!.verbs.filter((words) => words.length === 1).map((words) => words[0]!);
   const span = analysis.verb?.span ?? [0, 0];
   const found = analysis.tokens.some((token, at) => (at < span[0] || at >= span[1]) && !filling.used.has(at) && verbs.includes(token.lemma));
   return found ? 0.8 : 0;
+}
+
+/** Up to 0.2 more for the resource mentioned last, so a bare "it" means the latest thing talked about. */
+function recency(frame: CommandFrame, context: UnderstandingContext | undefined): number {
+  const order = Object.keys(context?.lastResources ?? {});
+  const rank = Math.max(...frame.params.map((param) => (param.refersTo ? order.indexOf(param.refersTo) : -1)));
+  return rank < 0 ? 0 : (0.2 * (rank + 1)) / order.length;
 }
 
 /** Fills required ids that the utterance leaves to "it" or "that migration" from the conversation. */
@@ -174,15 +207,17 @@ function scoreFrame(grammar: Grammar, frame: CommandFrame, analysis: Analysis, c
     const filled = filling.params.get(param.name);
     if (filled) params[param.name] = filled.value;
   }
-  const fromContext = resolveReferences(frame, analysis, params, context);
+  // "it" stands for the conversation's resource only when the verb says what to do with it.
+  const fromContext = verbScore(grammar, frame, analysis) >= 2.4 && resolveReferences(frame, analysis, params, context);
   const missing = frame.params.filter((param) => param.required && params[param.name] === undefined).map((param) => param.name);
   const scored: Scored = { frame, score: 0, filling, params, missing };
-  let score = verbScore(grammar, frame, analysis) + resourceScore(grammar, scored, analysis, fromContext);
+  let score = verbScore(grammar, frame, analysis) + resourceScore(grammar, scored, analysis, fromContext, context);
   for (const filled of filling.params.values()) score += 0.6 * filled.strength;
   for (const value of filling.leftOver) score -= isSpecific(grammar, value) ? 1.5 : (LEFT_OVER_COST[value.kind] ?? 0);
-  score -= 0.4 * missing.length;
+  score -= 0.15 * missing.length;
   if (frame.actionClass === 'get' && missing.length > 0) score -= 0.6;
   score += overlapScore(grammar, frame, analysis, filling) + secondaryVerbScore(grammar, frame, analysis, filling);
+  score -= unexplainedNouns(grammar, frame, analysis, filling);
   scored.score = score;
   return scored;
 }

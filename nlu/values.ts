@@ -23,9 +23,12 @@ export interface Value {
 
 const DETERMINER = new Set(['a', 'an', 'the', 'one', 'per', 'every', 'each']);
 
-/** An id-like word: letters with digits, dashes, dots or underscores (web-01, kvm-a, ubuntu-24.04). */
+/** An id-like word: letters with digits, dashes, dots or underscores (web-01, kvm-a, ubuntu-24.04), or an address (10.0.0.0/16). */
 export function isIdLike(token: Token): boolean {
-  return token.kind === 'word' && /[a-z]/i.test(token.text) && /[-_.\d:@/]/.test(token.text) && !isNumber(token);
+  if (token.kind !== 'word' || isNumber(token)) return false;
+  const named = /[a-z]/i.test(token.text) && /[-_.\d:@/]/.test(token.text);
+  const numbered = /^\d[\d.:/-]*\d$/.test(token.text) && /[.:/]/.test(token.text);
+  return named || numbered;
 }
 
 function unitAmount(table: ReadonlyMap<string, number>, token: Token | undefined): number | undefined {
