@@ -62,6 +62,8 @@ export interface Grammar {
   idPrefixes: ReadonlySet<string>;
   /** Every stem some frame's documentation, resource or parameters use. */
   knownStems: ReadonlySet<string>;
+  /** How many frames have each verb phrase (joined by spaces) as their own. */
+  verbUse: ReadonlyMap<string, number>;
   /** Every verb phrase the lexicon or a frame knows, longest first, for finding an utterance's verb. */
   verbPhrases: string[][];
 }

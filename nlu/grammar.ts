@@ -28,7 +28,7 @@ const isKnownVerb = (word: string): boolean => verbGroupsOf([word]).length > 0;
 function leadingVerb(words: readonly string[], allowTagged: boolean): string[] | null {
   const [first, second] = words;
   if (!first) return null;
-  if (second && lexicon.particles.has(second) && verbGroupsOf([first, second]).length > 0) return [first, second];
+  if (second && lexicon.particles.has(second) && (verbGroupsOf([first, second]).length > 0 || allowTagged)) return [first, second];
   const lemma = wordInfo(first).lemma;
   if (isKnownVerb(first)) return [first];
   if (isKnownVerb(lemma)) return [lemma];
@@ -218,7 +218,10 @@ function compileFrame(operation: CatalogOperation): { frame: CommandFrame; vocab
   const segments = segmentsOf(operation.path);
   const lastSegment = segments.at(-1);
   const lastIsParam = lastSegment?.param ?? false;
-  const pathNouns = new Set(segments.filter((segment) => !segment.param).flatMap((segment) => segment.literal.map(singular)));
+  // A literal after a path parameter of a POST names an action (/migrations/{id}/pause), not a thing.
+  const actionSegment = operation.method === 'post' && lastSegment && !lastSegment.param && segments.at(-2)?.param ? lastSegment.literal : [];
+  const pathNouns = new Set(segments.filter((segment) => !segment.param && segment !== lastSegment).flatMap((segment) => segment.literal.map(singular)));
+  if (actionSegment.length === 0 && lastSegment && !lastSegment.param) for (const word of lastSegment.literal) pathNouns.add(singular(word));
 
   const verbs: string[][] = [];
   const addVerb = (verb: string[] | null): void => {
@@ -232,8 +235,6 @@ function compileFrame(operation: CatalogOperation): { frame: CommandFrame; vocab
   const summaryVerbAt = [0, 1].find((i) => leadingVerb(summaryWords.slice(i), i === 0) !== null) ?? -1;
   const summaryVerb = summaryVerbAt >= 0 ? leadingVerb(summaryWords.slice(summaryVerbAt), summaryVerbAt === 0) : null;
   addVerb(summaryVerb);
-  // A literal after a path parameter of a POST names an action (/migrations/{id}/pause).
-  const actionSegment = operation.method === 'post' && lastSegment && !lastSegment.param && segments.at(-2)?.param ? lastSegment.literal : [];
   addVerb(leadingVerb(actionSegment, false));
   if (verbs.length === 0) addVerb([lexicon.methodVerbs[operation.method] ?? operation.method]);
   const verb = verbs[0]!;
@@ -308,8 +309,10 @@ export function compileGrammar(operations: readonly CatalogOperation[]): Grammar
   for (const group of lexicon.verbGroups) for (const words of group.phrases) phrases.set(words.join(' '), words);
   for (const entry of vocabulary.values()) for (const words of entry.verbs) phrases.set(words.join(' '), words);
   const verbPhrases = [...phrases.values()].sort((a, b) => b.length - a.length);
+  const verbUse = new Map<string, number>();
+  for (const entry of vocabulary.values()) for (const words of entry.verbs) verbUse.set(words.join(' '), (verbUse.get(words.join(' ')) ?? 0) + 1);
   const knownStems = new Set(documentFrequency.keys());
   for (const entry of vocabulary.values()) for (const stem of [...entry.resourceStems, ...entry.parentStems]) knownStems.add(stem);
   for (const frame of frames) for (const param of frame.params) for (const cue of param.cues) knownStems.add(wordInfo(cue).stem);
-  return { frames, byId: new Map(frames.map((frame) => [frame.id, frame])), vocabulary, idf, idPrefixes: prefixes, verbPhrases, knownStems };
+  return { frames, byId: new Map(frames.map((frame) => [frame.id, frame])), vocabulary, idf, idPrefixes: prefixes, verbPhrases, verbUse, knownStems };
 }

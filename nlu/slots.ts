@@ -28,13 +28,15 @@ export interface SlotInput {
   values: readonly Value[];
   /** Token span of the main verb, which is never a value. */
   verbSpan: [number, number] | null;
+  /** The utterance answers a question about the frame's one parameter: any value of its type will do. */
+  answering?: boolean;
 }
 
 const ARTICLES = new Set(['a', 'an', 'the']);
 const normal = (text: string): string => text.toLowerCase().replace(/[^a-z0-9]/g, '');
 /** Parts of speech a plain word can have and still be a name ("pipeline golden"), unlike "servers that". */
 const PLAIN_VALUE_POS = new Set(['NOUN', 'PROPN', 'ADJ', 'X', 'NUM']);
-const SKIPPED_BEFORE_VALUE = new Set(['the', 'a', 'an', 'number', 'no', 'id', '#', 'named', 'called']);
+const SKIPPED_BEFORE_VALUE = new Set(['the', 'a', 'an', 'it', 'number', 'no', 'id', '#', 'named', 'called']);
 
 function enumMatch(values: readonly string[], tokens: readonly Token[], start: number, length: number): string | null {
   const window = tokens.slice(start, start + length);
@@ -211,7 +213,7 @@ class FrameFilling {
         const before = this.previousWord(value.start);
         if (before && matcher.refersToStem && stemsMatch(before.stem, matcher.refersToStem)) score += 1.3;
         if (value.kind === 'number' && !after && matcher.param.required) score += 0.3;
-        if (score < 0.5) continue;
+        if (score < 0.5 && !this.input.answering) continue;
         pairs.push({ matcher, value, amount: matcher.param.type === 'integer' ? Math.round(amount) : Math.round(amount * 1000) / 1000, score });
       }
     }
@@ -233,7 +235,7 @@ class FrameFilling {
     const candidates: Value[] = [...this.input.values.filter((v) => v.kind === 'id' || v.kind === 'name' || v.kind === 'quoted')];
     // A plain word right after the noun of an id parameter, or a parameter's name, is its value ("pipeline golden", "os ubuntu").
     tokens.forEach((token, i) => {
-      const before = tokens[i - 1];
+      const before = this.previousWord(i);
       if (!before || token.kind !== 'word' || !PLAIN_VALUE_POS.has(token.pos) || candidates.some((v) => v.start === i)) return;
       const announced = this.matchers.some(
         (m) => (m.refersToStem && stemsMatch(before.stem, m.refersToStem)) || (m.param.type === 'string' && !m.param.enum && m.nameStems.some((stem) => stemsMatch(before.stem, stem))),
@@ -260,7 +262,7 @@ class FrameFilling {
           if (lexicon.prepositions.has(before.lower) && !preposition?.some((word) => matcher.cueWords.has(word)) && matcher.refersToStem && this.frame.resource.endsWith(matcher.param.refersTo ?? '')) score -= 0.3;
         } else if (matcher.refersToStem) score += 0.3;
         if (matcher.takesName) score += value.kind === 'name' ? 1 : -0.4;
-        if (score < 0.3) continue;
+        if (score < 0.3 && !this.input.answering) continue;
         pairs.push({ matcher, value, amount: value.raw, score });
       }
     }

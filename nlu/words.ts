@@ -29,6 +29,8 @@ export function wordInfo(word: string): WordInfo {
     const stems = out(its.stem);
     const tags = out(its.pos);
     info = lemmas.length === 1 ? { lemma: lemmas[0]!, stem: stems[0]!, pos: tags[0]! } : { lemma: word, stem: word, pos: 'X' };
+    // Stem the lemma, so irregular forms meet their word (kept → keep).
+    if (info.lemma !== word && /^[a-z]+$/.test(info.lemma)) info.stem = wordInfo(info.lemma).stem;
   }
   cache.set(word, info);
   return info;
