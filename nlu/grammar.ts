@@ -144,7 +144,7 @@ function referenceOf(nameWords: readonly string[], parameter: OperationParameter
   const segments = segmentsOf(path);
   const at = segments.findIndex((segment) => segment.param && segment.words.join('') === nameWords.join(''));
   const before = at > 0 ? segments[at - 1] : undefined;
-  return before && !before.param ? singular(before.literal.at(-1)!) : nameWords.length === 1 && last !== 'id' ? null : null;
+  return before && !before.param ? singular(before.literal.at(-1)!) : null;
 }
 
 function compileParam(parameter: OperationParameter, path: string): ParamFrame {
