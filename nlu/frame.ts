@@ -42,6 +42,8 @@ export interface CommandFrame {
 export interface FrameVocabulary {
   /** The frame's own verbs, each as its words ("power off" → [power, off]). */
   verbs: string[][];
+  /** Verbs its description uses for what it does ("Reads the partitions… and identifies its operating system"). */
+  describedVerbs: string[];
   /** Indices of the lexicon's verb groups that hold one of the frame's verbs. */
   verbGroups: Set<number>;
   /** Stems of the resource phrase; the last is the head noun. */
@@ -60,6 +62,8 @@ export interface Grammar {
   idf: ReadonlyMap<string, number>;
   /** Literal prefixes of id patterns (mig for ^mig-[a-z0-9]+$), for ids said aloud as "mig 42". */
   idPrefixes: ReadonlySet<string>;
+  /** Stems of every frame's resource and parent nouns. */
+  resourceStems: ReadonlySet<string>;
   /** Every stem some frame's documentation, resource or parameters use. */
   knownStems: ReadonlySet<string>;
   /** How many frames have each verb phrase (joined by spaces) as their own. */

@@ -28,7 +28,8 @@ const isKnownVerb = (word: string): boolean => verbGroupsOf([word]).length > 0;
 function leadingVerb(words: readonly string[], allowTagged: boolean): string[] | null {
   const [first, second] = words;
   if (!first) return null;
-  if (second && lexicon.particles.has(second) && (verbGroupsOf([first, second]).length > 0 || allowTagged)) return [first, second];
+  if (second && lexicon.particles.has(second) && verbGroupsOf([first, second]).length > 0) return [first, second];
+  if (second && lexicon.particles.has(second) && allowTagged) return [wordInfo(first).lemma, second];
   const lemma = wordInfo(first).lemma;
   if (isKnownVerb(first)) return [first];
   if (isKnownVerb(lemma)) return [lemma];
@@ -266,6 +267,11 @@ function compileFrame(operation: CatalogOperation): { frame: CommandFrame; vocab
   addStems(textStems, idWords.filter((word) => !PREPOSITIONS.has(word)), 1);
 
   const verbGroups = new Set(verbs.flatMap(verbGroupsOf));
+  // Verbs in the third person in the description's first sentence say what the operation does.
+  const firstSentence = (operation.description ?? '').split(/\.\s/)[0]!;
+  const describedVerbs = identifierWords(firstSentence)
+    .filter((word) => word.endsWith('s') && wordInfo(word).pos === 'VERB' && isKnownVerb(wordInfo(word).lemma))
+    .map((word) => wordInfo(word).lemma);
   const frame: CommandFrame = {
     id,
     operation,
@@ -279,6 +285,7 @@ function compileFrame(operation: CatalogOperation): { frame: CommandFrame; vocab
     frame,
     vocabulary: {
       verbs,
+      describedVerbs,
       verbGroups,
       resourceStems: resource.map(stemOf),
       parentStems: [...parents].map(stemOf),
@@ -311,8 +318,8 @@ export function compileGrammar(operations: readonly CatalogOperation[]): Grammar
   const verbPhrases = [...phrases.values()].sort((a, b) => b.length - a.length);
   const verbUse = new Map<string, number>();
   for (const entry of vocabulary.values()) for (const words of entry.verbs) verbUse.set(words.join(' '), (verbUse.get(words.join(' ')) ?? 0) + 1);
-  const knownStems = new Set(documentFrequency.keys());
-  for (const entry of vocabulary.values()) for (const stem of [...entry.resourceStems, ...entry.parentStems]) knownStems.add(stem);
+  const resourceStems = new Set([...vocabulary.values()].flatMap((entry) => [...entry.resourceStems, ...entry.parentStems]));
+  const knownStems = new Set([...documentFrequency.keys(), ...resourceStems]);
   for (const frame of frames) for (const param of frame.params) for (const cue of param.cues) knownStems.add(wordInfo(cue).stem);
-  return { frames, byId: new Map(frames.map((frame) => [frame.id, frame])), vocabulary, idf, idPrefixes: prefixes, verbPhrases, verbUse, knownStems };
+  return { frames, byId: new Map(frames.map((frame) => [frame.id, frame])), vocabulary, idf, idPrefixes: prefixes, verbPhrases, verbUse, resourceStems, knownStems };
 }

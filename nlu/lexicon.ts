@@ -20,12 +20,16 @@ export interface Lexicon {
   negation: string[][];
   affirmation: string[][];
   naming: string[][];
+  nameParts: Set<string>;
   reason: string[][];
   reference: string[][];
   prepositions: Map<string, string[]>;
   yes: Set<string>;
   no: Set<string>;
   conjunctions: Set<string>;
+  /** Verb → the parameter word it changes (rename → name). */
+  verbCues: Map<string, string>;
+  noneValues: Set<string>;
   /** Seconds per time unit word. */
   timeUnits: Map<string, number>;
   frequency: Map<string, number>;
@@ -65,12 +69,15 @@ function load(): Lexicon {
     negation: phrases(said.negation),
     affirmation: phrases(said.affirmation),
     naming: phrases(said.naming),
+    nameParts: new Set(said.nameParts as string[]),
     reason: phrases(said.reason),
     reference: phrases(said.reference),
     prepositions: new Map(Object.entries(said.prepositions as Record<string, string[]>)),
     yes: new Set((said.yes as unknown[]).map(String)),
     no: new Set((said.no as unknown[]).map(String)),
     conjunctions: new Set((said.conjunctions as string[]).map(String)),
+    verbCues: new Map(Object.entries(said.verbCues as Record<string, string>)),
+    noneValues: new Set((said.noneValues as unknown[]).map(String)),
     timeUnits: numbers(units.time),
     frequency: numbers(units.frequency),
     fractions: numbers(units.fractions),

@@ -20,7 +20,8 @@ export interface ParamMatcher {
   cueWords: Set<string>;
   refersToStem: string | null;
   takesUrl: boolean;
-  takesName: boolean;
+  /** How much the parameter is the name of a thing: 1 for `name` or `username`, 0.5 for `firstName`, else 0. */
+  takesName: number;
   takesReason: boolean;
   /** Base units per unit of the parameter (60 for minutes, 1e6 for mbps, 1e9 for gb). */
   unitFactor: { kind: 'time' | 'rate' | 'size'; factor: number } | null;
@@ -63,12 +64,18 @@ function unitFactor(unit: string | null): ParamMatcher['unitFactor'] {
   return null;
 }
 
+/** A word that names the thing itself rather than a part of its name: user in username, not first in firstName. */
+const isThing = (word: string): boolean => !lexicon.nameParts.has(word);
+
 const matchers = new WeakMap<ParamFrame, ParamMatcher>();
 
 export function matcherOf(param: ParamFrame): ParamMatcher {
   let matcher = matchers.get(param);
   if (matcher) return matcher;
-  const nameWords = identifierWords(param.name).filter((word) => !NAME_PREPOSITIONS.has(word));
+  // Glued compounds (username, hostname) are read as their words, so "name" is seen in them.
+  const nameWords = identifierWords(param.name)
+    .flatMap((word) => (word.length > 4 && word.endsWith('name') ? [word, word.slice(0, -4), 'name'] : [word]))
+    .filter((word) => !NAME_PREPOSITIONS.has(word));
   const descriptionWords = param.cues.filter((cue) => !nameWords.includes(cue));
   const cueWords = new Set([...nameWords, ...descriptionWords]);
   const pattern = compile(param.pattern);
@@ -85,7 +92,7 @@ export function matcherOf(param: ParamFrame): ParamMatcher {
     takesUrl:
       param.format === 'uri' || param.format === 'url' || nameWords.some((word) => URL_CUES.has(word) || word === 'source') ||
       /:\/\/|https?|nbd/.test(param.pattern ?? '') || descriptionWords.some((word) => URL_CUES.has(word)),
-    takesName: nameWords.some((word) => NAME_CUES.has(word)) && param.type === 'string',
+    takesName: param.type !== 'string' || !nameWords.some((word) => NAME_CUES.has(word)) ? 0 : nameWords.length === 1 || nameWords.every((word) => isThing(word) || NAME_CUES.has(word)) ? 1 : 0.5,
     takesReason: [...cueWords].some((word) => REASON_CUES.has(word)) && param.type === 'string',
     unitFactor: unitFactor(param.unit),
   };

@@ -1,8 +1,9 @@
 import type { CommandFrame, ParamFrame } from './frame.ts';
 import { lexicon } from './lexicon.ts';
+import { verbGroupsOf } from './grammar.ts';
 import { cueStrength, matcherOf, type ParamMatcher } from './param-matcher.ts';
-import type { Value } from './values.ts';
-import { identifierWords, phraseAt, stemsMatch, type Token } from './words.ts';
+import { isIdLike, type Value } from './values.ts';
+import { phraseAt, stemsMatch, wordInfo, type Token } from './words.ts';
 
 // Filling a frame's parameters from an utterance's values. Values are given out from the most
 // certain kind to the least: enum words and switches first, then ids whose pattern names their
@@ -28,6 +29,14 @@ export interface SlotInput {
   values: readonly Value[];
   /** Token span of the main verb, which is never a value. */
   verbSpan: [number, number] | null;
+  /** The utterance as written, for values that span words the tokens do not keep (a cron schedule). */
+  text: string;
+  /** Prefixes of ids the grammar knows (mig, srv…): such an id belongs to its own parameter, never a generic one. */
+  idPrefixes: ReadonlySet<string>;
+  /** Stems the grammar's documentation uses: a word among them is a thing, not a name. */
+  knownStems: ReadonlySet<string>;
+  /** Stems of the grammar's resource nouns. */
+  resourceStems: ReadonlySet<string>;
   /** The utterance answers a question about the frame's one parameter: any value of its type will do. */
   answering?: boolean;
 }
@@ -36,26 +45,40 @@ const ARTICLES = new Set(['a', 'an', 'the']);
 const normal = (text: string): string => text.toLowerCase().replace(/[^a-z0-9]/g, '');
 /** Parts of speech a plain word can have and still be a name ("pipeline golden"), unlike "servers that". */
 const PLAIN_VALUE_POS = new Set(['NOUN', 'PROPN', 'ADJ', 'X', 'NUM']);
+/** Parts of speech of words that hold a sentence together and are never values. */
+const FUNCTION_POS = new Set(['ADP', 'DET', 'AUX', 'CCONJ', 'SCONJ', 'PRON', 'PART', 'PUNCT']);
+/** Words after which a setter's new value comes ("set the name to …"). */
+const SETTING = new Set(['to', 'as', 'into', '=']);
 const SKIPPED_BEFORE_VALUE = new Set(['the', 'a', 'an', 'it', 'number', 'no', 'id', '#', 'named', 'called']);
 
+/**
+ * The enum value the words at `start` say: written the same once case and separators go ("agent
+ * based" → AGENT_BASED, "q cow 2" → qcow2), or the only value that shares their lemma ("converted"
+ * → converting).
+ */
 function enumMatch(values: readonly string[], tokens: readonly Token[], start: number, length: number): string | null {
   const window = tokens.slice(start, start + length);
   if (window.some((token) => token.kind !== 'word')) return null;
   const said = normal(window.map((token) => token.lower).join(''));
-  const lemma = normal(window.map((token) => token.lemma).join(''));
-  return values.find((value) => normal(value) === said || (length === 1 && normal(value) === lemma && said.length > 3)) ?? null;
+  const exact = values.find((value) => normal(value) === said);
+  if (exact || length > 1 || said.length <= 3) return exact ?? null;
+  const lemma = window[0]!.lemma;
+  const kin = values.filter((value) => /^[a-z]+$/i.test(value) && wordInfo(value.toLowerCase()).lemma === lemma);
+  return kin.length === 1 ? kin[0]! : null;
 }
 
-function nearbyCue(matcher: ParamMatcher, tokens: readonly Token[], start: number, end: number, reach: number): number {
-  let best = 0;
-  for (let i = Math.max(0, start - reach); i < Math.min(tokens.length, end + reach); i++) {
+/** How strongly the words around a span announce the parameter; nearer words count more. */
+function nearbyCue(matcher: ParamMatcher, tokens: readonly Token[], start: number, end: number, reach: number, reachAfter = reach): number {
+  let sum = 0;
+  for (let i = Math.max(0, start - reach); i < Math.min(tokens.length, end + reachAfter); i++) {
     if (i >= start && i < end) continue;
-    best = Math.max(best, cueStrength(matcher, tokens[i]!.stem));
+    const distance = i < start ? start - i : i - end + 1;
+    sum += cueStrength(matcher, tokens[i]!.stem) / distance;
     const preposition = lexicon.prepositions.get(tokens[i]!.lower);
     const adjacent = tokens.slice(i + 1, start).every((token) => ARTICLES.has(token.lower));
-    if (preposition && adjacent && i < start && preposition.some((word) => matcher.cueWords.has(word))) best = Math.max(best, 0.6);
+    if (preposition && adjacent && i < start && preposition.some((word) => matcher.cueWords.has(word))) sum += 0.6;
   }
-  return best;
+  return Math.min(sum, 1.5);
 }
 
 class FrameFilling {
@@ -114,6 +137,22 @@ class FrameFilling {
     }
   }
 
+  /** "without a vm", "no vm": an enum that has a value for nothing gets it. */
+  negatedEnums(): void {
+    const { tokens } = this.input;
+    for (const matcher of this.open((m) => Boolean(m.param.enum?.some((value) => lexicon.noneValues.has(value.toLowerCase()))))) {
+      const none = matcher.param.enum!.find((value) => lexicon.noneValues.has(value.toLowerCase()))!;
+      const cueAt = tokens.findIndex((token, i) => this.free(i, i + 1) && matcher.nameStems.some((stem) => stemsMatch(token.stem, stem)));
+      if (cueAt < 0) continue;
+      for (let i = Math.max(0, cueAt - 2); i < cueAt; i++) {
+        if (lexicon.negation.some((words) => phraseAt(tokens, i, words)) && this.free(i, cueAt + 1)) {
+          this.take(matcher.param, none, 1, i, cueAt + 1);
+          break;
+        }
+      }
+    }
+  }
+
   switches(): void {
     const { tokens } = this.input;
     for (const matcher of this.open((m) => m.param.type === 'boolean')) {
@@ -147,6 +186,53 @@ class FrameFilling {
         for (let t = value.start; t < value.end; t++) this.used.add(t);
       }
       if (items.length > 0) this.params.set(matcher.param.name, { value: items, strength: 1.2 });
+    }
+  }
+
+  /** Plain words after an array parameter's name: "with tags prod and shop", "tagged puppy". */
+  wordLists(): void {
+    const { tokens } = this.input;
+    for (const matcher of this.open((m) => m.param.type === 'array' && m.param.items?.type === 'string' && !m.param.items.enum && !m.itemPattern)) {
+      const cueAt = tokens.findIndex((token, i) => this.free(i, i + 1) && matcher.nameStems.some((stem) => stemsMatch(token.stem, stem)));
+      if (cueAt < 0) continue;
+      const items: string[] = [];
+      let at = cueAt + 1;
+      while (at < tokens.length && ['it', 'them', 'the', 'as', 'with', ':'].includes(tokens[at]!.lower)) at++;
+      let end = at;
+      while (at < tokens.length && this.free(at, at + 1)) {
+        const token = tokens[at]!;
+        if (lexicon.conjunctions.has(token.lower) && items.length > 0) {
+          at++;
+          continue;
+        }
+        const plain = token.kind === 'quoted' || (token.kind === 'word' && !FUNCTION_POS.has(token.pos) && !lexicon.prepositions.has(token.lower));
+        if (!plain) break;
+        items.push(token.text);
+        end = ++at;
+      }
+      if (items.length > 0) this.take(matcher.param, items, 1, cueAt, end);
+    }
+  }
+
+  /** Values whose pattern spans several words, after the parameter's name ("on the schedule 0 3 * * 1"). */
+  patternSpans(): void {
+    const { tokens, text } = this.input;
+    for (const matcher of this.open((m) => m.param.type === 'string' && m.pattern !== null && /\\s| /.test(m.param.pattern ?? ''))) {
+      const cueAt = tokens.findIndex((token, i) => this.free(i, i + 1) && matcher.nameStems.some((stem) => stemsMatch(token.stem, stem)));
+      if (cueAt < 0) continue;
+      const from = tokens[cueAt]!.offset + tokens[cueAt]!.text.length;
+      const rest = text.slice(from);
+      const words = rest.trim().split(/\s+/).slice(0, 12);
+      for (let count = words.length; count > 0; count--) {
+        const candidate = words.slice(0, count).join(' ').replace(/[.,;!?]+$/, '');
+        if (!matcher.pattern!.test(candidate)) continue;
+        const start = from + rest.indexOf(words[0]!);
+        const end = start + candidate.length;
+        const covered = tokens.map((token, i) => (token.offset >= start && token.offset < end ? i : -1)).filter((i) => i >= 0);
+        this.params.set(matcher.param.name, { value: candidate, strength: 1 });
+        for (const i of [cueAt, ...covered]) this.used.add(i);
+        break;
+      }
     }
   }
 
@@ -186,10 +272,17 @@ class FrameFilling {
     if (text && target) this.take(target.param, text.raw, 1, text.start, text.end);
   }
 
+  /** A name after "called" or "named" is a name unless it is a word of the API's own ("as an image"). */
+  private isName(value: Value): boolean {
+    if (value.kind !== 'name') return false;
+    const token = this.input.tokens[value.start]!;
+    return value.via !== 'as' || token.kind === 'quoted' || isIdLike(token) || !this.input.knownStems.has(token.stem);
+  }
+
   names(): void {
-    for (const value of this.input.values.filter((v) => v.kind === 'name')) {
+    for (const value of this.input.values.filter((v) => this.isName(v))) {
       if (!this.free(value.start, value.end)) continue;
-      const target = this.open((m) => m.takesName && (!m.pattern || m.pattern.test(value.raw)))[0];
+      const target = this.open((m) => m.takesName > 0 && (!m.pattern || m.pattern.test(value.raw))).sort((a, b) => b.takesName - a.takesName)[0];
       if (target) this.take(target.param, value.raw, 1, value.start, value.end);
     }
   }
@@ -209,7 +302,7 @@ class FrameFilling {
         }
         const after = tokens[value.end];
         if (value.kind === 'number' && after) score += cueStrength(matcher, after.stem) * 1.2;
-        score += nearbyCue(matcher, tokens, value.start, value.start, 3) * 0.8;
+        score += nearbyCue(matcher, tokens, value.start, value.end, 3, 0) * 0.8;
         const before = this.previousWord(value.start);
         if (before && matcher.refersToStem && stemsMatch(before.stem, matcher.refersToStem)) score += 1.3;
         if (value.kind === 'number' && !after && matcher.param.required) score += 0.3;
@@ -227,41 +320,84 @@ class FrameFilling {
     return i >= 0 ? this.input.tokens[i] : undefined;
   }
 
+  /** Does the utterance say this id belongs to another kind of thing (mig-3 is no server)? */
+  private foreignId(matcher: ParamMatcher, raw: string): boolean {
+    const prefix = raw.toLowerCase().match(/^([a-z]{2,10})-/)?.[1];
+    return prefix !== undefined && this.input.idPrefixes.has(prefix) && !matcher.specific.some((regex) => regex.test(raw.toLowerCase()));
+  }
+
+  /** The main verb changes something (set, change, rename), so "to" introduces a new value, not a target. */
+  private setting(): boolean {
+    const span = this.input.verbSpan;
+    if (!span) return false;
+    const words = this.input.tokens.slice(span[0], span[1]).map((token) => token.lemma);
+    return lexicon.verbCues.has(words[0]!) || verbGroupsOf(words).some((group) => lexicon.verbGroups[group]!.actionClass === 'update');
+  }
+
+  /** A word in the cue position of "set <cue> … to <value>", or the cue a verb implies ("rename … to"). */
+  private setterCue(matcher: ParamMatcher, at: number): number {
+    const { tokens } = this.input;
+    const before = tokens[at - 1];
+    if (!before || !SETTING.has(before.lower) || !this.setting()) return 0;
+    let best = 0;
+    for (let i = Math.max(0, at - 6); i < at - 1; i++) best = Math.max(best, cueStrength(matcher, tokens[i]!.stem));
+    const verb = this.input.verbSpan ? tokens[this.input.verbSpan[0]]! : undefined;
+    const implied = verb ? lexicon.verbCues.get(verb.lemma) : undefined;
+    if (implied && matcher.nameStems.some((stem) => stemsMatch(stem, wordInfo(implied).stem))) best = Math.max(best, 1);
+    return best;
+  }
+
+  /** Plain words that are values by position: after an id parameter's noun or a parameter's name ("pipeline golden", "os ubuntu"), or before a listed resource ("windows images"). */
+  private plainWordValues(known: readonly Value[]): Value[] {
+    const { tokens } = this.input;
+    const head = this.frame.resource.split(' ').at(-1)!;
+    const found: Value[] = [];
+    tokens.forEach((token, i) => {
+      if (token.kind !== 'word' || !PLAIN_VALUE_POS.has(token.pos) || known.some((v) => v.start === i) || lexicon.prepositions.has(token.lower)) return;
+      if (this.matchers.some((m) => m.nameStems.some((stem) => stemsMatch(token.stem, stem)))) return;
+      const before = this.previousWord(i);
+      const announced =
+        before !== undefined &&
+        this.matchers.some((m) => (m.refersToStem && stemsMatch(before.stem, m.refersToStem)) || (m.param.type === 'string' && !m.param.enum && m.nameStems.some((stem) => stemsMatch(before.stem, stem))));
+      const modifier = this.frame.actionClass === 'list' && stemsMatch(tokens[i + 1]?.stem ?? '', wordInfo(head).stem) && !this.input.resourceStems.has(token.stem);
+      const newValue = SETTING.has(tokens[i - 1]?.lower ?? '') && this.setting();
+      if (announced || modifier || newValue) found.push({ kind: 'id', start: i, end: i + 1, raw: token.text });
+    });
+    return found;
+  }
+
   plainIds(): void {
     const { tokens } = this.input;
     const verbEnd = this.input.verbSpan?.[1] ?? 0;
-    const resourceStems = this.frame.resource.split(' ').map((word) => identifierWords(word)[0] ?? word);
+    const resourceStems = this.frame.resource.split(' ').map((word) => wordInfo(word).stem);
+    const head = resourceStems.at(-1)!;
     const pairs: { matcher: ParamMatcher; value: Value; amount: string; score: number }[] = [];
-    const candidates: Value[] = [...this.input.values.filter((v) => v.kind === 'id' || v.kind === 'name' || v.kind === 'quoted')];
-    // A plain word right after the noun of an id parameter, or a parameter's name, is its value ("pipeline golden", "os ubuntu").
-    tokens.forEach((token, i) => {
-      const before = this.previousWord(i);
-      if (!before || token.kind !== 'word' || !PLAIN_VALUE_POS.has(token.pos) || candidates.some((v) => v.start === i)) return;
-      const announced = this.matchers.some(
-        (m) => (m.refersToStem && stemsMatch(before.stem, m.refersToStem)) || (m.param.type === 'string' && !m.param.enum && m.nameStems.some((stem) => stemsMatch(before.stem, stem))),
-      );
-      const isCue = this.matchers.some((m) => m.nameStems.some((stem) => stemsMatch(token.stem, stem)));
-      if (announced && !isCue && !lexicon.prepositions.has(token.lower)) {
-        candidates.push({ kind: 'id', start: i, end: i + 1, raw: token.text });
-      }
-    });
-    for (const value of candidates) {
+    const said = this.input.values.filter((v) => v.kind === 'id' || v.kind === 'quoted' || (v.kind === 'name' && this.isName(v)));
+    for (const value of [...said, ...this.plainWordValues(said)]) {
       if (!this.free(value.start, value.end)) continue;
-      for (const matcher of this.open((m) => m.param.type === 'string' && !m.param.enum && !m.param.format?.startsWith('date'))) {
-        if (matcher.pattern && !matcher.pattern.test(value.raw)) continue;
-        if (matcher.specific.length > 0 && !matcher.pattern) continue;
+      for (const matcher of this.open((m) => (m.param.type === 'string' || (m.param.type === 'array' && m.param.items?.type === 'string')) && !m.param.enum && !m.param.items?.enum && !m.param.format?.startsWith('date'))) {
+        const pattern = matcher.param.type === 'array' ? matcher.itemPattern : matcher.pattern;
+        if (pattern && !pattern.test(value.raw)) continue;
+        if (this.foreignId(matcher, value.raw)) continue;
         let score = (matcher.param.required ? 0.2 : 0) + (matcher.refersToStem ? 0.3 : 0);
         const before = this.previousWord(value.start);
+        const directObject = before !== undefined && (before === tokens[verbEnd - 1] || resourceStems.some((stem) => stemsMatch(stem, before.stem)));
         if (before) {
           score += cueStrength(matcher, before.stem) * 1.2;
           const preposition = lexicon.prepositions.get(before.lower);
           if (preposition && preposition.some((word) => matcher.cueWords.has(word))) score += 0.7;
-          const directObject = before === tokens[verbEnd - 1] || resourceStems.some((stem) => stemsMatch(stem, before.stem) || stemsMatch(before.lemma, stem));
           if (directObject && matcher.refersToStem) score += 0.6;
           else if (directObject && matcher.param.required) score += 0.3;
           if (lexicon.prepositions.has(before.lower) && !preposition?.some((word) => matcher.cueWords.has(word)) && matcher.refersToStem && this.frame.resource.endsWith(matcher.param.refersTo ?? '')) score -= 0.3;
         } else if (matcher.refersToStem) score += 0.3;
-        if (matcher.takesName) score += value.kind === 'name' ? 1 : -0.4;
+        score += this.setterCue(matcher, value.start) * 1.2;
+        if (matcher.takesName > 0) {
+          // What a create names right after its verb is the new thing's name ("register shop-db from …").
+          if (value.kind === 'name') score += matcher.takesName;
+          else if (directObject && this.frame.actionClass === 'create') score += 0.9 * matcher.takesName;
+          else score -= 0.4;
+        }
+        if (this.frame.actionClass === 'list' && !matcher.refersToStem && !pattern && stemsMatch(tokens[value.end]?.stem ?? '', head)) score += 0.5;
         if (score < 0.3 && !this.input.answering) continue;
         pairs.push({ matcher, value, amount: value.raw, score });
       }
@@ -287,9 +423,12 @@ class FrameFilling {
 export function fillSlots(frame: CommandFrame, input: SlotInput): Filling {
   const filling = new FrameFilling(frame, input);
   filling.enums();
+  filling.negatedEnums();
   filling.switches();
   filling.objectLists();
+  filling.patternSpans();
   filling.lists();
+  filling.wordLists();
   filling.specificIds();
   filling.urls();
   filling.reasons();

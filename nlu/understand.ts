@@ -22,6 +22,7 @@ interface Verb {
 }
 
 interface Analysis {
+  text: string;
   tokens: Token[];
   values: Value[];
   verb: Verb | null;
@@ -40,6 +41,8 @@ function mainVerb(grammar: Grammar, tokens: readonly Token[]): Verb | null {
   }
   for (let i = 0; i < tokens.length; i++) {
     if (tokens[i]!.kind !== 'word' || /\d/.test(tokens[i]!.lower)) continue;
+    // "servers replicating", "imports being converted": a participle after the start describes, it does not command.
+    if (i > 0 && /(ing|ed)$/.test(tokens[i]!.lower) && tokens[i]!.lower !== tokens[i]!.lemma) continue;
     const words = grammar.verbPhrases.find((phrase) => phraseAt(tokens, i, phrase));
     if (words) return { span: [i, i + words.length], words, groups: verbGroupsOf(words) };
   }
@@ -59,6 +62,7 @@ function analyse(grammar: Grammar, text: string): Analysis {
     if (lexicon.reference.some((words) => phraseAt(tokens, i, words))) references.push(i);
   });
   return {
+    text,
     tokens,
     values: findValues(tokens, text),
     verb: mainVerb(grammar, tokens),
@@ -82,6 +86,8 @@ function isSpecific(grammar: Grammar, value: Value): boolean {
   return value.kind === 'id' && prefix !== undefined && grammar.idPrefixes.has(prefix);
 }
 
+const QUALIFYING = new Set(['of', 'for', 'from', 'in', 'on', 'with', 'to']);
+
 const LEFT_OVER_COST: Partial<Record<Value['kind'], number>> = { id: 0.7, number: 0.5, duration: 0.5, size: 0.5, rate: 0.5, name: 0.3, quoted: 0.3 };
 
 function verbScore(grammar: Grammar, frame: CommandFrame, analysis: Analysis): number {
@@ -93,7 +99,7 @@ function verbScore(grammar: Grammar, frame: CommandFrame, analysis: Analysis): n
   const own = vocabulary.verbs.map((words) => words.join(' ')).find((words) => words === said || words === lemma);
   // A verb only one operation uses says more than one that many share.
   if (own) return 2.8 + 0.6 / (grammar.verbUse.get(own) ?? 1);
-  if (verb.groups.some((group) => vocabulary.verbGroups.has(group))) return 2.4;
+  if (verb.groups.some((group) => vocabulary.verbGroups.has(group)) || vocabulary.describedVerbs.includes(lemma)) return 2.4;
   const reads = verb.groups.some((group) => ['get', 'list'].includes(lexicon.verbGroups[group]!.actionClass));
   if (reads && (frame.actionClass === 'get' || frame.actionClass === 'list')) return 2.2;
   return 0;
@@ -119,6 +125,10 @@ function resourceScore(grammar: Grammar, scored: Scored, analysis: Analysis, fro
   if (headAt) {
     score += 2.5;
     const token = analysis.tokens[headAt.at]!;
+    // "replications of server wiki-1": a noun after "of" qualifies what is asked for, it is not it.
+    let before = headAt.at - 1;
+    while (before >= 0 && ['a', 'an', 'the', 'this', 'that', 'its', 'my'].includes(analysis.tokens[before]!.lower)) before--;
+    if (analysis.verb && before >= 0 && QUALIFYING.has(analysis.tokens[before]!.lower) && before > verbSpan[1]) score -= 0.6;
     const plural = token.lower !== token.lemma && token.lower.endsWith('s');
     if (plural && frame.actionClass === 'get') score -= 1;
     if (!plural && frame.actionClass === 'list' && !analysis.collection) score -= 0.3;
@@ -131,6 +141,7 @@ function resourceScore(grammar: Grammar, scored: Scored, analysis: Analysis, fro
     });
     if (named) score += 1.5;
     else if (fromContext) score += 1.5 + recency(frame, context);
+    else if (stems.length > 2 && stems.slice(0, -1).every((modifier) => said.some((entry) => stemsMatch(entry.stem, modifier)))) score += 1.5;
   }
   for (const modifier of stems.slice(0, -1)) score += said.some((entry) => !inVerb(entry.at) && stemsMatch(entry.stem, modifier)) ? 0.6 : -0.3;
   for (const parent of vocabulary.parentStems) if (said.some((entry) => stemsMatch(entry.stem, parent))) score += 0.5;
@@ -203,7 +214,15 @@ function resolveReferences(frame: CommandFrame, analysis: Analysis, params: Reco
 }
 
 function scoreFrame(grammar: Grammar, frame: CommandFrame, analysis: Analysis, context: UnderstandingContext | undefined): Scored {
-  const filling = fillSlots(frame, { tokens: analysis.tokens, values: analysis.values, verbSpan: analysis.verb?.span ?? null });
+  const filling = fillSlots(frame, {
+    tokens: analysis.tokens,
+    values: analysis.values,
+    verbSpan: analysis.verb?.span ?? null,
+    text: analysis.text,
+    idPrefixes: grammar.idPrefixes,
+    knownStems: grammar.knownStems,
+    resourceStems: grammar.resourceStems,
+  });
   const params: Record<string, unknown> = {};
   for (const param of frame.params) {
     const filled = filling.params.get(param.name);
@@ -271,7 +290,7 @@ export function extractValue(param: ParamFrame, text: string): unknown {
     if (words.some((word) => lexicon.yes.has(word))) return true;
   }
   const values = findValues(tokens, text);
-  const filled = fillSlots(single, { tokens, values, verbSpan: null, answering: true }).params.get(param.name);
+  const filled = fillSlots(single, { tokens, values, verbSpan: null, text, idPrefixes: new Set(), knownStems: new Set(), resourceStems: new Set(), answering: true }).params.get(param.name);
   if (filled) return filled.value;
   const whole = text.trim();
   if (param.type === 'string' && !param.enum && whole && (!param.pattern || new RegExp(param.pattern, 'u').test(whole))) return whole;

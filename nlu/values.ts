@@ -19,6 +19,8 @@ export interface Value {
   amount?: number;
   /** For lists: the items. */
   items?: Value[];
+  /** For names: the word that introduced it (called, named, as…). */
+  via?: string;
 }
 
 const DETERMINER = new Set(['a', 'an', 'the', 'one', 'per', 'every', 'each']);
@@ -92,7 +94,7 @@ export function findValues(tokens: readonly Token[], text: string): Value[] {
       while (['a', 'an', 'the', 'it'].includes(tokens[at]?.lower ?? '')) at++;
       const named = tokens[at];
       if (named && (named.kind === 'word' || named.kind === 'quoted') && !isNumber(named)) {
-        values.push({ kind: 'name', start: at, end: at + 1, raw: named.text });
+        values.push({ kind: 'name', start: at, end: at + 1, raw: named.text, via: tokens.slice(i, namingAt).map((t) => t.lower).join(' ') });
       }
     }
     if (token.kind === 'url') values.push({ kind: 'url', start: i, end: i + 1, raw: token.text });
