@@ -339,8 +339,11 @@ class FrameFilling {
     const { tokens } = this.input;
     const before = tokens[at - 1];
     if (!before || !SETTING.has(before.lower) || !this.setting()) return 0;
-    let best = 0;
-    for (let i = Math.max(0, at - 6); i < at - 1; i++) best = Math.max(best, cueStrength(matcher, tokens[i]!.stem));
+    // The share of the parameter's name said before "to": "last name" is lastName's, not firstName's.
+    const window = tokens.slice(Math.max(0, at - 6), at - 1);
+    const named = matcher.nameStems.filter((stem) => window.some((token) => stemsMatch(token.stem, stem))).length;
+    let best = named > 0 ? 0.5 + (0.5 * named) / matcher.nameStems.length : 0;
+    if (matcher.refersToStem && window.some((token) => stemsMatch(token.stem, matcher.refersToStem!))) best = Math.max(best, 1);
     const verb = this.input.verbSpan ? tokens[this.input.verbSpan[0]]! : undefined;
     const implied = verb ? lexicon.verbCues.get(verb.lemma) : undefined;
     if (implied && matcher.nameStems.some((stem) => stemsMatch(stem, wordInfo(implied).stem))) best = Math.max(best, 1);
@@ -359,7 +362,8 @@ class FrameFilling {
       const announced =
         before !== undefined &&
         this.matchers.some((m) => (m.refersToStem && stemsMatch(before.stem, m.refersToStem)) || (m.param.type === 'string' && !m.param.enum && m.nameStems.some((stem) => stemsMatch(before.stem, stem))));
-      const modifier = this.frame.actionClass === 'list' && stemsMatch(tokens[i + 1]?.stem ?? '', wordInfo(head).stem) && !this.input.resourceStems.has(token.stem);
+      // "windows images": a name before the listed noun filters the list; an adjective ("available isos") only describes it.
+      const modifier = this.frame.actionClass === 'list' && token.pos !== 'ADJ' && stemsMatch(tokens[i + 1]?.stem ?? '', wordInfo(head).stem) && !this.input.resourceStems.has(token.stem);
       const newValue = SETTING.has(tokens[i - 1]?.lower ?? '') && this.setting();
       if (announced || modifier || newValue) found.push({ kind: 'id', start: i, end: i + 1, raw: token.text });
     });

@@ -93,7 +93,8 @@ export function findValues(tokens: readonly Token[], text: string): Value[] {
       let at = namingAt;
       while (['a', 'an', 'the', 'it'].includes(tokens[at]?.lower ?? '')) at++;
       const named = tokens[at];
-      if (named && (named.kind === 'word' || named.kind === 'quoted') && !isNumber(named)) {
+      const functionWord = named !== undefined && (lexicon.prepositions.has(named.lower) || ['PART', 'ADP', 'DET', 'PRON', 'AUX', 'CCONJ'].includes(named.pos));
+      if (named && !functionWord && (named.kind === 'word' || named.kind === 'quoted') && !isNumber(named)) {
         values.push({ kind: 'name', start: at, end: at + 1, raw: named.text, via: tokens.slice(i, namingAt).map((t) => t.lower).join(' ') });
       }
     }
