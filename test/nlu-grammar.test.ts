@@ -1,19 +1,12 @@
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadCatalog } from '../api-catalog/loader.ts';
 import type { Grammar } from '../nlu/frame.ts';
-import { compileGrammar } from '../nlu/grammar.ts';
-
-const petstore = path.join(path.dirname(createRequire(import.meta.url).resolve('@readme/oas-examples/package.json')), '3.0/json/petstore.json');
-const backups = path.join(import.meta.dirname, 'fixtures/specs/backup-service.yaml');
+import { grammarOf, SPECS } from './helpers/grammars.ts';
 
 let ferry: Grammar;
 let fixture: Grammar;
 
 beforeAll(async () => {
-  ferry = compileGrammar(await loadCatalog());
-  fixture = compileGrammar(await loadCatalog([backups]));
+  [ferry, fixture] = await Promise.all([grammarOf(), grammarOf(SPECS.backups)]);
 });
 
 const frame = (grammar: Grammar, id: string) => {
@@ -63,7 +56,7 @@ describe('the grammar compiler', () => {
   });
 
   it("reads a third party's spec: the Swagger Petstore", async () => {
-    const grammar = compileGrammar(await loadCatalog([petstore]));
+    const grammar = await grammarOf(SPECS.petstore);
     expect(grammar.frames.length).toBeGreaterThanOrEqual(19);
     expect(frame(grammar, 'getPetById')).toMatchObject({ verb: 'get', actionClass: 'get', resource: 'pet' });
     expect(frame(grammar, 'getPetById').params[0]).toMatchObject({ name: 'petId', type: 'integer', refersTo: 'pet' });

@@ -1,18 +1,13 @@
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadCatalog } from '../api-catalog/loader.ts';
 import type { Grammar } from '../nlu/frame.ts';
-import { compileGrammar } from '../nlu/grammar.ts';
+import { grammarOf, SPECS } from './helpers/grammars.ts';
 import { extractValue, understand } from '../nlu/understand.ts';
-
-const backups = path.join(import.meta.dirname, 'fixtures/specs/backup-service.yaml');
 
 let ferry: Grammar;
 let fixture: Grammar;
 
 beforeAll(async () => {
-  ferry = compileGrammar(await loadCatalog());
-  fixture = compileGrammar(await loadCatalog([backups]));
+  [ferry, fixture] = await Promise.all([grammarOf(), grammarOf(SPECS.backups)]);
 });
 
 const param = (grammar: Grammar, operationId: string, name: string) => grammar.byId.get(operationId)!.params.find((p) => p.name === name)!;
