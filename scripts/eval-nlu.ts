@@ -8,7 +8,7 @@ import { compileGrammar } from '../nlu/grammar.ts';
 import { understand } from '../nlu/understand.ts';
 
 const REPO_ROOT = path.dirname(import.meta.dirname);
-const DEV_SET = path.resolve(REPO_ROOT, '../shared/eval/utterances.dev.jsonl');
+const DEV_SET = path.join(process.env.FERRY_EVAL_DIR ?? path.resolve(REPO_ROOT, '../shared/eval'), 'utterances.dev.jsonl');
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 

@@ -1,5 +1,6 @@
 // Accuracy of the NLU on labelled sets (the shared dev set, Ferry's own set, and sets for two
 // third-party APIs it was not written for), and the scorer those figures rest on.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -22,9 +23,13 @@ function report(result: SetScore): string {
   return `${result.misses.length} misses:\n${formatMisses(result.misses)}\n`;
 }
 
+// The dev set is shared evaluation data beside the repository, not in it; a clone elsewhere (or
+// FERRY_EVAL_DIR pointing nowhere) has only the sets below, and the skip says so.
+const devSet = path.join(process.env.FERRY_EVAL_DIR ?? path.resolve(root, '../shared/eval'), 'utterances.dev.jsonl');
+
 describe('NLU accuracy', () => {
-  it('the dev set with Ferry\'s catalog: op ≥ 95%, params ≥ 90%, every null line null', async () => {
-    const result = await score(path.resolve(root, '../shared/eval/utterances.dev.jsonl'));
+  it.skipIf(!existsSync(devSet))(`the dev set (${devSet}) with Ferry's catalog: op ≥ 95%, params ≥ 90%, every null line null`, async () => {
+    const result = await score(devSet);
     expect(result.opAccuracy, report(result)).toBeGreaterThanOrEqual(0.95);
     expect(result.paramAccuracy, report(result)).toBeGreaterThanOrEqual(0.9);
     expect(result.nullRight.total).toBeGreaterThan(0);
