@@ -12,6 +12,7 @@ import { applianceCommand } from './appliance.ts';
 import { cloneCommand } from './clone.ts';
 import { ConfigError, readConfig, type FerryConfig } from './config.ts';
 import { createLogger } from './logger.ts';
+import { nluCommand } from './nlu.ts';
 
 type Stop = () => Promise<void>;
 
@@ -140,6 +141,7 @@ export function buildProgram(): Command {
 
   program.addCommand(cloneCommand());
   program.addCommand(applianceCommand());
+  program.addCommand(nluCommand());
 
   return program;
 }
