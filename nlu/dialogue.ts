@@ -213,7 +213,7 @@ export class Dialogue {
   private answerQuestion(state: ConversationState, pending: Extract<Pending, { awaiting: 'answer' }>, text: string): Turn {
     const frame = this.frame(pending.command.operationId);
     const param = frame.params.find((candidate) => candidate.name === pending.param)!;
-    const value = extractValue(param, text);
+    const value = extractValue(this.grammar, param, text);
     if (value !== undefined) {
       const command = { ...pending.command, params: { ...pending.command.params, [param.name]: value } };
       return this.accept(state, command);

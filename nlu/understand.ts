@@ -100,8 +100,10 @@ function verbScore(grammar: Grammar, frame: CommandFrame, analysis: Analysis): n
   // A verb only one operation uses says more than one that many share.
   if (own) return 2.8 + 0.6 / (grammar.verbUse.get(own) ?? 1);
   if (verb.groups.some((group) => vocabulary.verbGroups.has(group)) || vocabulary.describedVerbs.includes(lemma)) return 2.4;
-  const reads = verb.groups.some((group) => ['get', 'list'].includes(lexicon.verbGroups[group]!.actionClass));
-  if (reads && (frame.actionClass === 'get' || frame.actionClass === 'list')) return 2.2;
+  const classes = verb.groups.map((group) => lexicon.verbGroups[group]!.actionClass);
+  // "delete it" for an operation that deregisters: the same kind of action in other words.
+  if (frame.actionClass !== 'custom' && frame.actionClass !== 'get' && frame.actionClass !== 'list' && classes.includes(frame.actionClass)) return 2.4;
+  if (classes.some((c) => c === 'get' || c === 'list') && (frame.actionClass === 'get' || frame.actionClass === 'list')) return 2.2;
   return 0;
 }
 
@@ -143,7 +145,11 @@ function resourceScore(grammar: Grammar, scored: Scored, analysis: Analysis, fro
     else if (fromContext) score += 1.5 + recency(frame, context);
     else if (stems.length > 2 && stems.slice(0, -1).every((modifier) => said.some((entry) => stemsMatch(entry.stem, modifier)))) score += 1.5;
   }
-  for (const modifier of stems.slice(0, -1)) score += said.some((entry) => !inVerb(entry.at) && stemsMatch(entry.stem, modifier)) ? 0.6 : -0.3;
+  // Modifiers tell "image import" from "import" when a noun was said; an id or "it" names the resource whole.
+  for (const modifier of stems.slice(0, -1)) {
+    if (said.some((entry) => !inVerb(entry.at) && stemsMatch(entry.stem, modifier))) score += 0.6;
+    else if (headAt) score -= 0.3;
+  }
   for (const parent of vocabulary.parentStems) if (said.some((entry) => stemsMatch(entry.stem, parent))) score += 0.5;
   if (analysis.collection && frame.actionClass === 'list') score += 0.4;
   return score;
@@ -188,11 +194,11 @@ function secondaryVerbScore(grammar: Grammar, frame: CommandFrame, analysis: Ana
   return found ? 0.8 : 0;
 }
 
-/** Up to 0.2 more for the resource mentioned last, so a bare "it" means the latest thing talked about. */
+/** Up to 0.8 more for the resource mentioned last, so a bare "it" means the latest thing talked about. */
 function recency(frame: CommandFrame, context: UnderstandingContext | undefined): number {
   const order = Object.keys(context?.lastResources ?? {});
   const rank = Math.max(...frame.params.map((param) => (param.refersTo ? order.indexOf(param.refersTo) : -1)));
-  return rank < 0 ? 0 : (0.2 * (rank + 1)) / order.length;
+  return rank < 0 ? 0 : (0.8 * (rank + 1)) / order.length;
 }
 
 /** Fills required ids that the utterance leaves to "it" or "that migration" from the conversation. */
@@ -207,7 +213,8 @@ function resolveReferences(frame: CommandFrame, analysis: Analysis, params: Reco
     if (id === undefined) continue;
     const nounGiven = named.find((token) => Object.keys(last).some((resource) => stemsMatch(wordInfo(resource).stem, token.stem)));
     if (nounGiven && !stemsMatch(nounGiven.stem, wordInfo(param.refersTo).stem)) continue;
-    params[param.name] = param.type === 'array' ? [id] : id;
+    const typed = (param.type === 'integer' || param.type === 'number') && /^\d+(\.\d+)?$/.test(id) ? Number(id) : id;
+    params[param.name] = param.type === 'array' ? [typed] : typed;
     resolved = true;
   }
   return resolved;
@@ -243,7 +250,15 @@ function scoreFrame(grammar: Grammar, frame: CommandFrame, analysis: Analysis, c
   return scored;
 }
 
-const confidenceOf = (score: number): number => Math.round((1 / (1 + Math.exp(-(score - 4) / 1.5))) * 1000) / 1000;
+const round = (value: number): number => Math.round(value * 1000) / 1000;
+/** How well the best frame fits at all: its score on a logistic curve (4 → 0.5, 7 → 0.88). */
+const fitOf = (score: number): number => 1 / (1 + Math.exp(-(score - 4) / 1.5));
+/**
+ * An alternative's confidence falls with its distance below the best score, not with its own score
+ * on the curve, which flattens near the top: two frames 0.3 apart are close (within 0.05) wherever
+ * they sit, two frames a whole value apart are not.
+ */
+const alternativeConfidence = (best: number, score: number): number => fitOf(best) * Math.exp(-(best - score) / 5);
 
 export interface UnderstandOptions {
   /** Read the utterance as this operation only (after the user chose it from alternatives). */
@@ -256,16 +271,16 @@ export function understand(grammar: Grammar, text: string, context?: Understandi
   const frames = options.operationId ? [grammar.byId.get(options.operationId)].filter((frame): frame is CommandFrame => frame !== undefined) : grammar.frames;
   const ranked = frames.map((frame) => scoreFrame(grammar, frame, analysis, context)).sort((a, b) => b.score - a.score);
   const best = ranked[0];
-  if (!best || (!options.operationId && best.score < MIN_SCORE)) return { operationId: null, params: {}, missing: [], confidence: best ? confidenceOf(best.score) : 0, alternatives: [] };
+  if (!best || (!options.operationId && best.score < MIN_SCORE)) return { operationId: null, params: {}, missing: [], confidence: best ? round(fitOf(best.score)) : 0, alternatives: [] };
   return {
     operationId: best.frame.id,
     params: best.params,
     missing: best.missing,
-    confidence: confidenceOf(best.score),
+    confidence: round(fitOf(best.score)),
     alternatives: ranked
       .slice(1, 4)
       .filter((other) => other.score >= MIN_SCORE)
-      .map((other) => ({ operationId: other.frame.id, confidence: confidenceOf(other.score) })),
+      .map((other) => ({ operationId: other.frame.id, confidence: round(alternativeConfidence(best.score, other.score)) })),
   };
 }
 
@@ -273,7 +288,7 @@ export function understand(grammar: Grammar, text: string, context?: Understandi
  * The value `text` gives for one parameter when it answers a question about it ("web-01", "eight",
  * "every half hour", "no"), typed as the parameter's schema says; undefined when it gives none.
  */
-export function extractValue(param: ParamFrame, text: string): unknown {
+export function extractValue(grammar: Grammar, param: ParamFrame, text: string): unknown {
   const single: CommandFrame = {
     id: 'answer',
     operation: { operationId: 'answer', method: 'get', path: '/', summary: null, description: null, tags: [], parameters: [], requestBody: null, responses: [], serverUrl: null, source: { file: '', title: '', version: '' } },
@@ -283,14 +298,23 @@ export function extractValue(param: ParamFrame, text: string): unknown {
     params: [param],
     changesState: false,
   };
-  const tokens = prepare(text, new Set());
+  const tokens = prepare(text, grammar.idPrefixes);
   const words = tokens.map((token) => token.lower);
   if (param.type === 'boolean' && words.length <= 3) {
     if (words.some((word) => lexicon.no.has(word))) return false;
     if (words.some((word) => lexicon.yes.has(word))) return true;
   }
   const values = findValues(tokens, text);
-  const filled = fillSlots(single, { tokens, values, verbSpan: null, text, idPrefixes: new Set(), knownStems: new Set(), resourceStems: new Set(), answering: true }).params.get(param.name);
+  const filled = fillSlots(single, {
+    tokens,
+    values,
+    verbSpan: null,
+    text,
+    idPrefixes: grammar.idPrefixes,
+    knownStems: grammar.knownStems,
+    resourceStems: grammar.resourceStems,
+    answering: true,
+  }).params.get(param.name);
   if (filled) return filled.value;
   const whole = text.trim();
   if (param.type === 'string' && !param.enum && whole && (!param.pattern || new RegExp(param.pattern, 'u').test(whole))) return whole;

@@ -73,6 +73,12 @@ describe('understanding typed values', () => {
     expect(understand(ferry, 'cancel that migration', context)).toMatchObject({ operationId: 'cancelMigration', params: { migrationId: 'mig-7' } });
     expect(understand(ferry, 'migrate the same server to hv-3', context).params).toEqual({ serverId: 'web-09', targetHost: 'hv-3' });
     expect(understand(ferry, 'pause it')).toMatchObject({ operationId: 'pauseMigration', missing: ['migrationId'] });
+    // The resource mentioned last wins a bare "it"; another kind of action in the same class still finds it.
+    const three = { lastResources: { migration: 'mig-9', server: 'srv-4', import: 'imp-2' } };
+    const cancel = understand(ferry, 'cancel it', three);
+    expect(cancel).toMatchObject({ operationId: 'cancelImageImport', params: { importId: 'imp-2' } });
+    expect(cancel.confidence - cancel.alternatives[0]!.confidence).toBeGreaterThan(0.05);
+    expect(understand(ferry, 'delete it', { lastResources: { server: 'srv-4' } })).toMatchObject({ operationId: 'deregisterServer', params: { serverId: 'srv-4' } });
   });
 
   it('gives alternatives with their confidence, best first, and reads an utterance as a chosen operation', () => {
@@ -89,15 +95,17 @@ describe('understanding typed values', () => {
   });
 
   it('reads an answer to a question about one parameter', () => {
-    expect(extractValue(param(ferry, 'startMigration', 'streams'), 'eight')).toBe(8);
-    expect(extractValue(param(ferry, 'startMigration', 'verify'), 'no')).toBe(false);
-    expect(extractValue(param(ferry, 'startMigration', 'vm'), 'qemu please')).toBe('qemu');
-    expect(extractValue(param(ferry, 'startReplication', 'intervalMinutes'), 'every two hours')).toBe(120);
-    expect(extractValue(param(ferry, 'pauseMigration', 'migrationId'), 'mig dash 4')).toBe('mig-4');
-    expect(extractValue(param(ferry, 'registerServer', 'source'), 'nbd://10.0.0.5:10809/sda')).toBe('nbd://10.0.0.5:10809/sda');
-    expect(extractValue(param(ferry, 'registerServer', 'name'), 'ftp-1')).toBe('ftp-1');
-    expect(extractValue(param(fixture, 'StartBackup', 'mode'), 'agentless')).toBe('AGENTLESS');
-    expect(extractValue(param(ferry, 'pauseMigration', 'migrationId'), 'the blue one')).toBeUndefined();
-    expect(extractValue(param(ferry, 'startMigration', 'streams'), 'lots')).toBeUndefined();
+    expect(extractValue(ferry, param(ferry, 'startMigration', 'streams'), 'eight')).toBe(8);
+    expect(extractValue(ferry, param(ferry, 'startMigration', 'verify'), 'no')).toBe(false);
+    expect(extractValue(ferry, param(ferry, 'startMigration', 'vm'), 'qemu please')).toBe('qemu');
+    expect(extractValue(ferry, param(ferry, 'startReplication', 'intervalMinutes'), 'every two hours')).toBe(120);
+    expect(extractValue(ferry, param(ferry, 'pauseMigration', 'migrationId'), 'mig dash 4')).toBe('mig-4');
+    expect(extractValue(ferry, param(ferry, 'registerServer', 'source'), 'nbd://10.0.0.5:10809/sda')).toBe('nbd://10.0.0.5:10809/sda');
+    expect(extractValue(ferry, param(ferry, 'registerServer', 'name'), 'ftp-1')).toBe('ftp-1');
+    expect(extractValue(fixture, param(fixture, 'StartBackup', 'mode'), 'agentless')).toBe('AGENTLESS');
+    expect(extractValue(ferry, param(ferry, 'pauseMigration', 'migrationId'), 'the blue one')).toBeUndefined();
+    expect(extractValue(ferry, param(ferry, 'startMigration', 'streams'), 'lots')).toBeUndefined();
+    expect(extractValue(ferry, param(ferry, 'pauseMigration', 'migrationId'), 'mig 42')).toBe('mig-42');
+    expect(extractValue(ferry, param(ferry, 'getServer', 'serverId'), 'pause migration mig-3')).toBeUndefined();
   });
 });
