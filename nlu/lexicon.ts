@@ -18,7 +18,6 @@ export interface Lexicon {
   questionOpeners: Set<string>;
   collection: Set<string>;
   negation: string[][];
-  affirmation: string[][];
   naming: string[][];
   nameParts: Set<string>;
   reason: string[][];
@@ -67,7 +66,6 @@ function load(): Lexicon {
     questionOpeners: new Set(said.questionOpeners as string[]),
     collection: new Set((said.collection as string[]).map(String)),
     negation: phrases(said.negation),
-    affirmation: phrases(said.affirmation),
     naming: phrases(said.naming),
     nameParts: new Set(said.nameParts as string[]),
     reason: phrases(said.reason),
