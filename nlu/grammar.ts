@@ -2,6 +2,7 @@ import type { CatalogOperation, JsonSchema, OperationParameter } from '../api-ca
 import { changesState } from '../api-catalog/operation.ts';
 import type { ActionClass, CommandFrame, FrameVocabulary, Grammar, ParamFrame } from './frame.ts';
 import { lexicon } from './lexicon.ts';
+import { prefixedAlternatives } from './param-matcher.ts';
 import { identifierWords, wordInfo } from './words.ts';
 
 // The compiler: every operation becomes a command frame (what it does, to what, with which
@@ -182,16 +183,6 @@ function objectProperties(schema: JsonSchema, path: string): ParamFrame[] | null
   );
 }
 
-/** The literal text before the first variable part of a pattern, when it is an id prefix (mig-). */
-function idPrefixes(pattern: string | null): string[] {
-  if (!pattern) return [];
-  const body = pattern.replace(/^\^\(?/, '');
-  return body
-    .split('|')
-    .map((alternative) => alternative.replace(/^\(/, '').match(/^([a-z]{2,10})-/)?.[1])
-    .filter((prefix): prefix is string => Boolean(prefix));
-}
-
 function actionClassOf(operation: CatalogOperation, verb: readonly string[], lastIsParam: boolean, plural: boolean): ActionClass {
   if (operation.method === 'delete') return 'delete';
   const groups = verbGroupsOf(verb).map((index) => lexicon.verbGroups[index]!.actionClass);
@@ -305,7 +296,7 @@ export function compileGrammar(operations: readonly CatalogOperation[]): Grammar
     frames.push(compiled.frame);
     vocabulary.set(compiled.frame.id, compiled.vocabulary);
     for (const param of compiled.frame.params) {
-      for (const prefix of [...idPrefixes(param.pattern), ...idPrefixes(param.items?.pattern ?? null)]) prefixes.add(prefix);
+      for (const { prefix } of [...prefixedAlternatives(param.pattern), ...prefixedAlternatives(param.items?.pattern ?? null)]) prefixes.add(prefix);
     }
   }
   const documentFrequency = new Map<string, number>();

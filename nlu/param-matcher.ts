@@ -41,17 +41,19 @@ function compile(pattern: string | null): RegExp | null {
   }
 }
 
-/** The alternatives of a pattern that begin with a literal word and a dash (^mig-, ^(srv-…|…)). */
-function specificAlternatives(pattern: string | null): RegExp[] {
+/** The alternatives of a pattern that begin with a literal word and a dash (^mig-, ^(srv-…|…)), with that word. */
+export function prefixedAlternatives(pattern: string | null): { prefix: string; regex: RegExp }[] {
   if (!pattern) return [];
   const body = pattern.replace(/^\^/, '').replace(/\$$/, '');
   const inner = body.startsWith('(') && body.endsWith(')') ? body.slice(1, -1) : body;
-  return inner
-    .split('|')
-    .filter((alternative) => /^[a-z]{2,10}-/.test(alternative))
-    .map((alternative) => compile(`^(?:${alternative})$`))
-    .filter((regex): regex is RegExp => regex !== null);
+  return inner.split('|').flatMap((alternative) => {
+    const prefix = alternative.match(/^([a-z]{2,10})-/)?.[1];
+    const regex = prefix ? compile(`^(?:${alternative})$`) : null;
+    return prefix && regex ? [{ prefix, regex }] : [];
+  });
 }
+
+const specificAlternatives = (pattern: string | null): RegExp[] => prefixedAlternatives(pattern).map((alternative) => alternative.regex);
 
 function unitFactor(unit: string | null): ParamMatcher['unitFactor'] {
   if (!unit) return null;
