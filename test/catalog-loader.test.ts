@@ -71,8 +71,9 @@ describe('the catalog loader', () => {
     expect(error.message).toContain('no-schema.yaml#/paths/~1a/get/parameters/0');
   });
 
-  it('refuses YAML that does not parse, a $ref to nowhere, and Swagger 2.0, each saying why', async () => {
+  it('refuses YAML or JSON that does not parse, a $ref to nowhere, and Swagger 2.0, each saying why', async () => {
     expect((await refusal('bad.yaml', 'openapi: 3.0.0\ninfo: [unclosed\n')).reason).toMatch(/not valid YAML or JSON at line/);
+    expect((await refusal('bad.json', '{"openapi": "3.0.0", "info": {')).reason).toMatch(/^not valid JSON: /);
     const dangling = await refusal(
       'dangling.yaml',
       'openapi: 3.0.3\ninfo: {title: t, version: "1"}\npaths:\n  /a:\n    get:\n      responses:\n        "200":\n          description: ok\n          content: {application/json: {schema: {$ref: "#/components/schemas/Nope"}}}\n',
