@@ -21,10 +21,10 @@ export interface AuthConfig {
 export const EMPTY_AUTH_CONFIG: AuthConfig = { users: new Map(), groups: new Map(), channels: new Map(), callers: new Map() };
 
 // Slack ids are upper-case letters and digits after a kind letter (W for Enterprise Grid users).
-export const USER_ID = /^[UW][A-Z0-9]{2,}$/;
+const USER_ID = /^[UW][A-Z0-9]{2,}$/;
 const GROUP_ID = /^S[A-Z0-9]{2,}$/;
 const CHANNEL_ID = /^[CGD][A-Z0-9]{2,}$/;
-export const CALLER_NUMBER = /^\+[1-9][0-9]{1,14}$/;
+const CALLER_NUMBER = /^\+[1-9][0-9]{1,14}$/;
 
 /** A caller number as written by people or carriers (`+49 30 123-456`) in its E.164 form. */
 export const normaliseCaller = (number: string): string => number.replace(/[\s().-]/g, '');
