@@ -2,7 +2,7 @@ import type { CommandFrame, ParamFrame } from './frame.ts';
 import { lexicon } from './lexicon.ts';
 import { verbGroupsOf } from './grammar.ts';
 import { cueStrength, matcherOf, type ParamMatcher } from './param-matcher.ts';
-import { isIdLike, type Value } from './values.ts';
+import { hasKnownPrefix, isIdLike, type Value } from './values.ts';
 import { phraseAt, stemsMatch, wordInfo, type Token } from './words.ts';
 
 // Filling a frame's parameters from an utterance's values. Values are given out from the most
@@ -322,8 +322,7 @@ class FrameFilling {
 
   /** Does the utterance say this id belongs to another kind of thing (mig-3 is no server)? */
   private foreignId(matcher: ParamMatcher, raw: string): boolean {
-    const prefix = raw.toLowerCase().match(/^([a-z]{2,10})-/)?.[1];
-    return prefix !== undefined && this.input.idPrefixes.has(prefix) && !matcher.specific.some((regex) => regex.test(raw.toLowerCase()));
+    return hasKnownPrefix(raw, this.input.idPrefixes) && !matcher.specific.some((regex) => regex.test(raw.toLowerCase()));
   }
 
   /** The main verb changes something (set, change, rename), so "to" introduces a new value, not a target. */

@@ -5,7 +5,7 @@ import { lexicon } from './lexicon.ts';
 import { cueStrength, matcherOf } from './param-matcher.ts';
 import { fillSlots, type Filling } from './slots.ts';
 import { prepare } from './utterance.ts';
-import { findValues, type Value } from './values.ts';
+import { findValues, hasKnownPrefix, type Value } from './values.ts';
 import { phraseAt, stemsMatch, wordInfo, type Token } from './words.ts';
 
 // The understanding: every frame is scored against the utterance — its verb, its resource noun,
@@ -82,8 +82,7 @@ interface Scored {
 
 function isSpecific(grammar: Grammar, value: Value): boolean {
   if (value.kind === 'url' || value.kind === 'path') return true;
-  const prefix = value.raw.toLowerCase().match(/^([a-z]{2,10})-/)?.[1];
-  return value.kind === 'id' && prefix !== undefined && grammar.idPrefixes.has(prefix);
+  return value.kind === 'id' && hasKnownPrefix(value.raw, grammar.idPrefixes);
 }
 
 const QUALIFYING = new Set(['of', 'for', 'from', 'in', 'on', 'with', 'to']);
@@ -236,10 +235,11 @@ function scoreFrame(grammar: Grammar, frame: CommandFrame, analysis: Analysis, c
     if (filled) params[param.name] = filled.value;
   }
   // "it" stands for the conversation's resource only when the verb says what to do with it.
-  const fromContext = verbScore(grammar, frame, analysis) >= 2.4 && resolveReferences(frame, analysis, params, context);
+  const verb = verbScore(grammar, frame, analysis);
+  const fromContext = verb >= 2.4 && resolveReferences(frame, analysis, params, context);
   const missing = frame.params.filter((param) => param.required && params[param.name] === undefined).map((param) => param.name);
   const scored: Scored = { frame, score: 0, filling, params, missing };
-  let score = verbScore(grammar, frame, analysis) + resourceScore(grammar, scored, analysis, fromContext, context);
+  let score = verb + resourceScore(grammar, scored, analysis, fromContext, context);
   for (const filled of filling.params.values()) score += 0.6 * filled.strength;
   for (const value of filling.leftOver) score -= isSpecific(grammar, value) ? 1.5 : (LEFT_OVER_COST[value.kind] ?? 0);
   score -= 0.15 * missing.length;

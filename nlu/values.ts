@@ -33,6 +33,12 @@ export function isIdLike(token: Token): boolean {
   return named || numbered;
 }
 
+/** True when the id starts with a prefix that an id pattern of the grammar declares (mig-3 when ^mig-… exists). */
+export function hasKnownPrefix(raw: string, prefixes: ReadonlySet<string>): boolean {
+  const prefix = raw.toLowerCase().match(/^([a-z]{2,10})-/)?.[1];
+  return prefix !== undefined && prefixes.has(prefix);
+}
+
 function unitAmount(table: ReadonlyMap<string, number>, token: Token | undefined): number | undefined {
   if (!token) return undefined;
   return table.get(token.lower) ?? table.get(token.lemma) ?? (token.lower.endsWith('s') ? table.get(token.lower.slice(0, -1)) : undefined);

@@ -21,18 +21,10 @@ import {
 } from '../disk/nbd/protocol.ts';
 import type { NbdAddress } from '../disk/nbd/url.ts';
 import { freePort } from './helpers/ferry-process.ts';
-import { makeSparseDisk, startPeer, type Peer } from './helpers/nbd-peers.ts';
+import { makeSparseDisk, startPeer, TEST_DISK, type Peer } from './helpers/nbd-peers.ts';
 
 const MiB = 1024 * 1024;
-const DISK_SIZE = 64 * MiB;
-/** Random data in these [offset, length] runs of the disk, holes elsewhere. */
-const DATA_RUNS: [number, number][] = [
-  [0, 1 * MiB],
-  [5 * MiB, 3 * MiB],
-  [20 * MiB, 8 * MiB + 64 * 1024],
-  [48 * MiB, 512 * 1024],
-  [63 * MiB, 1 * MiB],
-];
+const { size: DISK_SIZE, dataRuns: DATA_RUNS } = TEST_DISK;
 
 let dir: string;
 let disk: string;

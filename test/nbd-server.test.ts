@@ -41,19 +41,11 @@ import { startNbdServer, type NbdServerHandle } from '../disk/nbd/server.ts';
 import { SocketReader } from '../disk/nbd/socket-reader.ts';
 import { RawFile } from '../disk/raw-file.ts';
 import { freePort } from './helpers/ferry-process.ts';
-import { makeSparseDisk, sha256File } from './helpers/nbd-peers.ts';
+import { makeSparseDisk, sha256File, TEST_DISK } from './helpers/nbd-peers.ts';
 
 const execFileAsync = promisify(execFile);
 const MiB = 1024 * 1024;
-const DISK_SIZE = 64 * MiB;
-/** Random data in these [offset, length] runs of the disk, holes elsewhere. */
-const DATA_RUNS: [number, number][] = [
-  [0, 1 * MiB],
-  [5 * MiB, 3 * MiB],
-  [20 * MiB, 8 * MiB + 64 * 1024],
-  [48 * MiB, 512 * 1024],
-  [63 * MiB, 1 * MiB],
-];
+const { size: DISK_SIZE, dataRuns: DATA_RUNS } = TEST_DISK;
 const SCRATCH_SIZE = 16 * MiB;
 
 let dir: string;

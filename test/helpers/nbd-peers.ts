@@ -37,6 +37,20 @@ export async function startPeer(command: string, args: string[], address: NbdAdd
   }
 }
 
+const MiB = 1024 * 1024;
+
+/** The disk the NBD suites serve: 64 MiB with random data in these [offset, length] runs, holes elsewhere. */
+export const TEST_DISK = {
+  size: 64 * MiB,
+  dataRuns: [
+    [0, 1 * MiB],
+    [5 * MiB, 3 * MiB],
+    [20 * MiB, 8 * MiB + 64 * 1024],
+    [48 * MiB, 512 * 1024],
+    [63 * MiB, 1 * MiB],
+  ] as [number, number][],
+};
+
 /**
  * Writes a sparse raw disk of `size` bytes: random data in the given [offset, length] runs, holes
  * elsewhere. Returns the sha256 of the whole disk as read back.
