@@ -12,9 +12,9 @@ export interface Command {
 /** What the conversation waits for from the user. */
 export type Pending =
   /** The answer to a question about one required parameter of the command. */
-  | { awaiting: 'answer'; command: Command; param: string }
+  | { awaiting: 'answer'; command: Command; param: string; utterance: string }
   /** Yes or no before the command changes anything. */
-  | { awaiting: 'confirmation'; command: Command }
+  | { awaiting: 'confirmation'; command: Command; utterance: string }
   /** Which of close operations the utterance meant. */
   | { awaiting: 'choice'; utterance: string; operationIds: string[] };
 
@@ -47,7 +47,7 @@ const isRecord = (value: unknown): value is Record<string, unknown> => typeof va
 
 function isState(value: unknown): value is ConversationState {
   if (!isRecord(value) || !isRecord(value.lastResources)) return false;
-  return value.pending === null || (isRecord(value.pending) && AWAITING.has(String(value.pending.awaiting)));
+  return value.pending === null || (isRecord(value.pending) && AWAITING.has(String(value.pending.awaiting)) && typeof value.pending.utterance === 'string');
 }
 
 const freshState = (): ConversationState => ({ pending: null, lastResources: {} });

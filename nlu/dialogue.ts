@@ -41,9 +41,20 @@ export type Turn =
   /** Offer the operations that fit almost equally (or `Dialogue.choose`). */
   | { kind: 'choose'; options: ChoiceOption[]; prompt: string }
   /** The command is ready: the surface invokes it, then reports the result with `Dialogue.recordResult`. */
-  | { kind: 'run'; command: Command }
+  | { kind: 'run'; command: Command; utterance: string }
+  /** The one asking may not run the operation: `message` says so politely. Nothing is pending. */
+  | { kind: 'refused'; message: string }
   | { kind: 'cancelled'; message: string }
   | { kind: 'not-understood'; message: string };
+
+/**
+ * Whether the one taking the turn may run an operation: null when they may, else the sentence that
+ * says why not. It is asked when a command is understood (before any question or confirmation) and
+ * again when it is confirmed, since another person may press the button.
+ */
+export type Permit = (frame: CommandFrame) => string | null;
+
+const ANYONE: Permit = () => null;
 
 export interface DialogueOptions {
   grammar: Grammar;
@@ -66,6 +77,8 @@ export class Dialogue {
   private readonly minConfidence: number;
   /** The turn each conversation is taking: turns of one conversation run one after the other. */
   private readonly turns = new Map<string, Promise<unknown>>();
+  /** Who takes the turn being computed; steps run synchronously, one at a time, so one field serves. */
+  private permit: Permit = ANYONE;
 
   constructor(options: DialogueOptions) {
     this.grammar = options.grammar;
@@ -75,41 +88,51 @@ export class Dialogue {
   }
 
   /** The next turn after the user said `text`. */
-  handle(conversationId: string, text: string): Promise<Turn> {
-    return this.turn(conversationId, (state) => this.reply(state, text));
+  handle(conversationId: string, text: string, permit: Permit = ANYONE): Promise<Turn> {
+    return this.turn(conversationId, permit, (state) => this.reply(state, text));
   }
 
   /** A yes or no given by a button rather than in words. */
-  confirm(conversationId: string, yes: boolean): Promise<Turn> {
-    return this.turn(conversationId, (state) => {
+  confirm(conversationId: string, yes: boolean, permit: Permit = ANYONE): Promise<Turn> {
+    return this.turn(conversationId, permit, (state) => {
       if (state.pending?.awaiting !== 'confirmation') return { kind: 'not-understood', message: NOTHING_TO_CONFIRM };
       return this.answerConfirmation(state, state.pending, yes);
     });
   }
 
   /** One of the offered operations picked by a button: the original utterance is read again as that operation. */
-  choose(conversationId: string, operationId: string): Promise<Turn> {
-    return this.turn(conversationId, (state) => {
+  choose(conversationId: string, operationId: string, permit: Permit = ANYONE): Promise<Turn> {
+    return this.turn(conversationId, permit, (state) => {
       const pending = state.pending;
       if (pending?.awaiting !== 'choice' || !pending.operationIds.includes(operationId)) return { kind: 'not-understood', message: CHOICE_CLOSED };
       return this.chosen(state, pending, operationId, {});
     });
   }
 
+  /**
+   * A command the surface put together itself (a Pause button under a progress message), taken as
+   * if it had been said in `utterance`: asked about, confirmed and permitted like any other.
+   */
+  async propose(conversationId: string, command: Command, utterance: string, permit: Permit = ANYONE): Promise<Turn> {
+    if (!this.grammar.byId.has(command.operationId)) throw new RangeError(`the catalog has no operation ${command.operationId}`);
+    return this.turn(conversationId, permit, (state) => this.accept(state, command, utterance));
+  }
+
   /** What a command the surface ran returned: its id becomes what "it" refers to. */
   async recordResult(conversationId: string, operationId: string, result: unknown): Promise<void> {
-    await this.turn(conversationId, (state) => {
+    await this.turn(conversationId, ANYONE, (state) => {
       const frame = this.grammar.byId.get(operationId);
       if (frame) rememberResult(state.lastResources, this.grammar, frame, result);
     });
   }
 
   /** Runs `step` on the conversation's state and saves the state, one turn per conversation at a time. */
-  private turn<T>(conversationId: string, step: (state: ConversationState) => T): Promise<T> {
+  private turn<T>(conversationId: string, permit: Permit, step: (state: ConversationState) => T): Promise<T> {
     const previous = this.turns.get(conversationId) ?? Promise.resolve();
     const current = previous.then(async () => {
       const state = await this.store.load(conversationId);
       if (state.pending && !this.pendingIsKnown(state.pending)) state.pending = null;
+      this.permit = permit;
       const result = step(state);
       await this.store.save(conversationId, state);
       return result;
@@ -180,29 +203,35 @@ export class Dialogue {
       state.pending = { awaiting: 'choice', utterance: text, operationIds };
       return this.choiceTurn(operationIds, false);
     }
-    return this.accept(state, { operationId: interpretation.operationId, params: interpretation.params });
+    return this.accept(state, { operationId: interpretation.operationId, params: interpretation.params }, text);
   }
 
   /** Takes the command as the user means it, and goes on to what it still needs. */
-  private accept(state: ConversationState, command: Command): Turn {
-    rememberGivenIds(state.lastResources, this.frame(command.operationId), command.params);
-    return this.proceed(state, command);
+  private accept(state: ConversationState, command: Command, utterance: string): Turn {
+    const frame = this.frame(command.operationId);
+    rememberGivenIds(state.lastResources, frame, command.params);
+    const refusal = this.permit(frame);
+    if (refusal !== null) {
+      state.pending = null;
+      return { kind: 'refused', message: refusal };
+    }
+    return this.proceed(state, command, utterance);
   }
 
   /** The next step of a command: a question for the first missing required parameter, a confirmation, or running it. */
-  private proceed(state: ConversationState, command: Command): Turn {
+  private proceed(state: ConversationState, command: Command, utterance: string): Turn {
     const frame = this.frame(command.operationId);
     const missing = frame.params.find((param) => param.required && command.params[param.name] === undefined);
     if (missing) {
-      state.pending = { awaiting: 'answer', command, param: missing.name };
+      state.pending = { awaiting: 'answer', command, param: missing.name, utterance };
       return this.askTurn(missing, command, question(frame, missing));
     }
     if (frame.changesState) {
-      state.pending = { awaiting: 'confirmation', command };
+      state.pending = { awaiting: 'confirmation', command, utterance };
       return { kind: 'confirm', command, prompt: confirmationPrompt(this.grammar, frame, command.params) };
     }
     state.pending = null;
-    return { kind: 'run', command };
+    return { kind: 'run', command, utterance };
   }
 
   private askTurn(param: ParamFrame, command: Command, text: string): Turn {
@@ -216,7 +245,7 @@ export class Dialogue {
     const value = extractValue(this.grammar, param, text);
     if (value !== undefined) {
       const command = { ...pending.command, params: { ...pending.command.params, [param.name]: value } };
-      return this.accept(state, command);
+      return this.accept(state, command, pending.utterance);
     }
     const other = this.interpret(state, text);
     if (this.isNewCommand(other)) return this.newCommand(state, text, other);
@@ -225,7 +254,10 @@ export class Dialogue {
 
   private answerConfirmation(state: ConversationState, pending: Extract<Pending, { awaiting: 'confirmation' }>, yes: boolean): Turn {
     state.pending = null;
-    if (yes) return { kind: 'run', command: pending.command };
+    if (yes) {
+      const refusal = this.permit(this.frame(pending.command.operationId));
+      return refusal === null ? { kind: 'run', command: pending.command, utterance: pending.utterance } : { kind: 'refused', message: refusal };
+    }
     return { kind: 'cancelled', message: this.cancelled(pending.command) };
   }
 
@@ -251,7 +283,7 @@ export class Dialogue {
 
   private chosen(state: ConversationState, pending: Extract<Pending, { awaiting: 'choice' }>, operationId: string, said: Record<string, unknown>): Turn {
     const original = understand(this.grammar, pending.utterance, this.context(state), { operationId });
-    return this.accept(state, { operationId, params: { ...original.params, ...said } });
+    return this.accept(state, { operationId, params: { ...original.params, ...said } }, pending.utterance);
   }
 
   private choiceTurn(operationIds: readonly string[], again: boolean): Turn {

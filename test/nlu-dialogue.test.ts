@@ -22,6 +22,13 @@ function dialogueOf(grammar: Grammar, store: RedisConversationStoreOptions = {},
   return new Dialogue({ grammar, store: new RedisConversationStore(connection, store) });
 }
 
+/** A run turn without the utterance it came from, which the tests of the command need not repeat. */
+function ran(turn: Turn | undefined): unknown {
+  if (turn?.kind !== 'run') return turn;
+  const { utterance: _utterance, ...rest } = turn;
+  return rest;
+}
+
 /** Says each line in turn and returns every turn. */
 async function say(dialogue: Dialogue, conversationId: string, ...lines: string[]): Promise<Turn[]> {
   const turns: Turn[] = [];
@@ -53,7 +60,7 @@ describe('slot filling', () => {
       command: { operationId: 'registerServer', params: { name: 'ftp-1', source: 'nbd://192.0.2.10:10809/vda' } },
       prompt: 'Register server with name ftp-1 and source nbd://192.0.2.10:10809/vda. Shall I go ahead?',
     });
-    expect(run).toEqual({ kind: 'run', command: { operationId: 'registerServer', params: { name: 'ftp-1', source: 'nbd://192.0.2.10:10809/vda' } } });
+    expect(ran(run)).toEqual({ kind: 'run', command: { operationId: 'registerServer', params: { name: 'ftp-1', source: 'nbd://192.0.2.10:10809/vda' } } });
     // Nothing is pending any more: a second yes is not taken for anything.
     expect((await dialogue.handle(id, 'yes')).kind).toBe('not-understood');
   });
@@ -79,14 +86,14 @@ describe('slot filling', () => {
     const pets = newConversation();
     const [askStatus, run] = await say(dialogueOf(petstore), pets, 'find pets by status', 'sold');
     expect(askStatus).toMatchObject({ kind: 'ask', param: { name: 'status' }, choices: ['available', 'pending', 'sold'], question: 'Which status: available, pending or sold?' });
-    expect(run).toEqual({ kind: 'run', command: { operationId: 'findPetsByStatus', params: { status: ['sold'] } } });
+    expect(ran(run)).toEqual({ kind: 'run', command: { operationId: 'findPetsByStatus', params: { status: ['sold'] } } });
   });
 
   it('takes a clear new command instead of an answer, dropping the pending one', async () => {
     const dialogue = dialogueOf(ferry);
     const id = newConversation();
     const [, instead, later] = await say(dialogue, id, 'register a server', 'list the migrations', 'ftp-1');
-    expect(instead).toEqual({ kind: 'run', command: { operationId: 'listMigrations', params: {} } });
+    expect(ran(instead)).toEqual({ kind: 'run', command: { operationId: 'listMigrations', params: {} } });
     // The registration was dropped: a name alone is no longer an answer to anything.
     expect(later!.kind).not.toBe('ask');
   });
@@ -107,7 +114,7 @@ describe('confirmation', () => {
     const [confirm, run] = await say(dialogue, id, 'migrate web-01 to kvm-2 with 8 streams without verification', 'Yes, go ahead!');
     const command = { operationId: 'startMigration', params: { serverId: 'web-01', targetHost: 'kvm-2', streams: 8, verify: false } };
     expect(confirm).toEqual({ kind: 'confirm', command, prompt: 'Start migration of server web-01 with target host kvm-2, streams 8 and verify off. Shall I go ahead?' });
-    expect(run).toEqual({ kind: 'run', command });
+    expect(ran(run)).toEqual({ kind: 'run', command });
 
     const [, refused, after] = await say(dialogue, id, 'delete image img-4', 'no', 'yes');
     expect(refused).toEqual({ kind: 'cancelled', message: 'Cancelled: delete image img-4.' });
@@ -116,7 +123,7 @@ describe('confirmation', () => {
 
   it('runs a read-only command at once, with no confirmation', async () => {
     const [run] = await say(dialogueOf(ferry), newConversation(), 'show migration mig-3');
-    expect(run).toEqual({ kind: 'run', command: { operationId: 'getMigration', params: { migrationId: 'mig-3' } } });
+    expect(ran(run)).toEqual({ kind: 'run', command: { operationId: 'getMigration', params: { migrationId: 'mig-3' } } });
   });
 
   it('asks for yes or no again after another reply, and takes a new command instead', async () => {
@@ -130,14 +137,14 @@ describe('confirmation', () => {
     });
     // "cancel mig-3" is a command (cancelMigration), not an abandon.
     expect(replaced).toMatchObject({ kind: 'confirm', command: { operationId: 'cancelMigration', params: { migrationId: 'mig-3' } } });
-    expect(run).toEqual({ kind: 'run', command: { operationId: 'cancelMigration', params: { migrationId: 'mig-3' } } });
+    expect(ran(run)).toEqual({ kind: 'run', command: { operationId: 'cancelMigration', params: { migrationId: 'mig-3' } } });
   });
 
   it('takes yes and no from buttons; a button with nothing to confirm does nothing', async () => {
     const dialogue = dialogueOf(ferry);
     const id = newConversation();
     await dialogue.handle(id, 'cut over migration mig-5');
-    expect(await dialogue.confirm(id, true)).toEqual({ kind: 'run', command: { operationId: 'cutoverMigration', params: { migrationId: 'mig-5' } } });
+    expect(ran(await dialogue.confirm(id, true))).toEqual({ kind: 'run', command: { operationId: 'cutoverMigration', params: { migrationId: 'mig-5' } } });
     // A second click on the same button must not run it twice.
     expect(await dialogue.confirm(id, true)).toEqual({ kind: 'not-understood', message: 'There is nothing waiting for a yes or no.' });
     await dialogue.handle(id, 'resume migration mig-5');
@@ -151,7 +158,7 @@ describe('cancel', () => {
     const id = newConversation();
     const [, cancelled, fresh, nothing] = await say(dialogue, id, 'register a server', 'cancel', 'list servers', 'never mind');
     expect(cancelled).toEqual({ kind: 'cancelled', message: 'Cancelled: register server.' });
-    expect(fresh).toEqual({ kind: 'run', command: { operationId: 'listServers', params: {} } });
+    expect(ran(fresh)).toEqual({ kind: 'run', command: { operationId: 'listServers', params: {} } });
     expect(nothing).toEqual({ kind: 'cancelled', message: 'There is nothing to cancel.' });
   });
 
@@ -197,12 +204,12 @@ describe('disambiguation', () => {
     expect(choice.kind).toBe('choose');
     const offered = choice.kind === 'choose' ? choice.options.map((option) => option.operationId) : [];
     expect([...offered].sort()).toEqual(['getImagePipeline', 'listImageBuilds']);
-    expect(byOrdinal).toEqual({ kind: 'run', command: { operationId: offered[1], params: { pipelineId: 'pipe-4' } } });
+    expect(ran(byOrdinal)).toEqual({ kind: 'run', command: { operationId: offered[1], params: { pipelineId: 'pipe-4' } } });
 
     const other = newConversation();
     const [, unclear, byWords] = await say(dialogue, other, 'what builds has pipe-4 done', 'hmm', 'show the pipeline');
     expect(unclear).toMatchObject({ kind: 'choose', prompt: expect.stringMatching(/^Please pick one\. Which do you mean: (list image builds or get image pipeline|get image pipeline or list image builds)\?$/) });
-    expect(byWords).toEqual({ kind: 'run', command: { operationId: 'getImagePipeline', params: { pipelineId: 'pipe-4' } } });
+    expect(ran(byWords)).toEqual({ kind: 'run', command: { operationId: 'getImagePipeline', params: { pipelineId: 'pipe-4' } } });
   });
 
   it('offers no choice when the best operation is clearly ahead, and offers every close one with a wide margin (at most 3)', async () => {
@@ -219,7 +226,7 @@ describe('"it" and "that migration"', () => {
     const dialogue = dialogueOf(ferry);
     const id = newConversation();
     const [shown, paused] = await say(dialogue, id, 'show migration mig-3', 'pause it');
-    expect(shown).toEqual({ kind: 'run', command: { operationId: 'getMigration', params: { migrationId: 'mig-3' } } });
+    expect(ran(shown)).toEqual({ kind: 'run', command: { operationId: 'getMigration', params: { migrationId: 'mig-3' } } });
     expect(paused).toEqual({ kind: 'confirm', command: { operationId: 'pauseMigration', params: { migrationId: 'mig-3' } }, prompt: 'Pause migration mig-3. Shall I go ahead?' });
   });
 
@@ -267,7 +274,7 @@ describe('state in Redis', () => {
     const key = `test:conversation:${id}`;
     expect(store.keyOf(id)).toBe(key);
     expect(JSON.parse((await client.get(key))!)).toEqual({
-      pending: { awaiting: 'answer', command: { operationId: 'registerServer', params: {} }, param: 'name' },
+      pending: { awaiting: 'answer', command: { operationId: 'registerServer', params: {} }, param: 'name', utterance: 'register a server' },
       lastResources: {},
     });
     expect(await client.ttl(key)).toBeGreaterThan(590);
@@ -305,7 +312,44 @@ describe('state in Redis', () => {
     await client.set(store.keyOf(id), '{"pending": {"awaiting": "something else"}, "lastResources": {}}');
     expect(await store.load(id)).toEqual({ pending: null, lastResources: {} });
     await client.set(store.keyOf(id), 'not json');
-    expect(await new Dialogue({ grammar: ferry, store }).handle(id, 'list servers')).toEqual({ kind: 'run', command: { operationId: 'listServers', params: {} } });
+    expect(ran(await new Dialogue({ grammar: ferry, store }).handle(id, 'list servers'))).toEqual({ kind: 'run', command: { operationId: 'listServers', params: {} } });
+  });
+});
+
+describe('who may run it, and commands a surface proposes', () => {
+  // A permit that lets anyone read but only "op" change anything, as a surface's authorisation would.
+  const readOnly = (frame: Grammar['frames'][number]): string | null => (frame.changesState ? 'Sorry, you may only read.' : null);
+
+  it('gives the run turn the words of the command, not of the answers that completed it', async () => {
+    const dialogue = dialogueOf(ferry);
+    const id = newConversation();
+    const turns = await say(dialogue, id, 'register a server called ftp-1', 'nbd://192.0.2.10:10809/vda', 'yes');
+    expect(turns[2]).toMatchObject({ kind: 'run', utterance: 'register a server called ftp-1' });
+  });
+
+  it('refuses before asking anything, and leaves nothing pending', async () => {
+    const dialogue = dialogueOf(ferry);
+    const id = newConversation();
+    expect(await dialogue.handle(id, 'register a server', readOnly)).toEqual({ kind: 'refused', message: 'Sorry, you may only read.' });
+    expect((await dialogue.handle(id, 'ftp-1', readOnly)).kind).not.toBe('confirm');
+    expect(ran(await dialogue.handle(id, 'list servers', readOnly))).toEqual({ kind: 'run', command: { operationId: 'listServers', params: {} } });
+  });
+
+  it('asks again at the confirmation, since someone else may press the button', async () => {
+    const dialogue = dialogueOf(ferry);
+    const id = newConversation();
+    expect((await dialogue.handle(id, 'pause migration mig-7')).kind).toBe('confirm');
+    expect(await dialogue.confirm(id, true, readOnly)).toEqual({ kind: 'refused', message: 'Sorry, you may only read.' });
+    expect((await dialogue.confirm(id, true)).kind).toBe('not-understood');
+  });
+
+  it('takes a proposed command through the same confirmation', async () => {
+    const dialogue = dialogueOf(ferry);
+    const id = newConversation();
+    const command = { operationId: 'pauseMigration', params: { migrationId: 'mig-7' } };
+    expect(await dialogue.propose(id, command, 'the Pause button')).toEqual({ kind: 'confirm', command, prompt: 'Pause migration mig-7. Shall I go ahead?' });
+    expect(await dialogue.confirm(id, true)).toEqual({ kind: 'run', command, utterance: 'the Pause button' });
+    await expect(dialogue.propose(id, { operationId: 'noSuchThing', params: {} }, 'x')).rejects.toThrow(/no operation noSuchThing/);
   });
 });
 
