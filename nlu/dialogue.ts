@@ -253,11 +253,14 @@ export class Dialogue {
   }
 
   private answerConfirmation(state: ConversationState, pending: Extract<Pending, { awaiting: 'confirmation' }>, yes: boolean): Turn {
-    state.pending = null;
     if (yes) {
+      // Someone not allowed pressed Confirm: the command stays pending for someone who is.
       const refusal = this.permit(this.frame(pending.command.operationId));
-      return refusal === null ? { kind: 'run', command: pending.command, utterance: pending.utterance } : { kind: 'refused', message: refusal };
+      if (refusal !== null) return { kind: 'refused', message: refusal };
+      state.pending = null;
+      return { kind: 'run', command: pending.command, utterance: pending.utterance };
     }
+    state.pending = null;
     return { kind: 'cancelled', message: this.cancelled(pending.command) };
   }
 

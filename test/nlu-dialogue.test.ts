@@ -335,12 +335,13 @@ describe('who may run it, and commands a surface proposes', () => {
     expect(ran(await dialogue.handle(id, 'list servers', readOnly))).toEqual({ kind: 'run', command: { operationId: 'listServers', params: {} } });
   });
 
-  it('asks again at the confirmation, since someone else may press the button', async () => {
+  it('asks again at the confirmation, since someone else may press the button, and keeps it for one who may', async () => {
     const dialogue = dialogueOf(ferry);
     const id = newConversation();
     expect((await dialogue.handle(id, 'pause migration mig-7')).kind).toBe('confirm');
     expect(await dialogue.confirm(id, true, readOnly)).toEqual({ kind: 'refused', message: 'Sorry, you may only read.' });
-    expect((await dialogue.confirm(id, true)).kind).toBe('not-understood');
+    // The command waits for someone who may run it.
+    expect(ran(await dialogue.confirm(id, true))).toEqual({ kind: 'run', command: { operationId: 'pauseMigration', params: { migrationId: 'mig-7' } } });
   });
 
   it('takes a proposed command through the same confirmation', async () => {
