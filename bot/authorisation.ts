@@ -14,6 +14,8 @@ export interface Principal {
   groupIds?: readonly string[];
   /** The channel (or DM) the command was typed in. */
   channelId?: string;
+  /** Typed at the terminal of the machine Ferry runs on, whose user already holds its data and its Redis. */
+  terminal?: boolean;
 }
 
 export type Decision = { allowed: true } | { allowed: false; reason: string };
@@ -84,6 +86,7 @@ export class Authorisation {
    * without listing each of them.
    */
   levelFor(principal: Principal): Level {
+    if (principal.terminal) return 'destroy';
     const user = this.userOf(principal);
     const caller = principal.callerId ? normaliseCaller(principal.callerId) : undefined;
     if ((user && this.operators.has(user)) || (caller && this.operators.has(caller))) return 'destroy';

@@ -1,10 +1,11 @@
 import path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
+import { formatBytes } from '../bot/figures.ts';
 import { CloneSession, DEFAULT_REQUEST_SIZE, DEFAULT_STREAMS, parseServeAddress, type ServeAddress } from '../disk/engine/clone-session.ts';
 import type { EngineEvent, EngineSummary } from '../disk/engine/engine.ts';
 import { readConfig } from './config.ts';
-import { boundedInteger, formatBytes, parseBytes } from './units.ts';
+import { boundedInteger, parseBytes } from './units.ts';
 
 interface CloneFlags {
   streams: number;

@@ -8,7 +8,8 @@ import { QUEUE_REGISTRY_KEY } from './queues.ts';
 type JobEventDetail =
   | { type: 'active' }
   | { type: 'progress'; progress: JobProgress }
-  | { type: 'completed' }
+  /** `result` is what the processor returned (a migration's `{ outcome: 'cancelled' }`, for one). */
+  | { type: 'completed'; result: unknown }
   | { type: 'failed'; reason: string };
 
 /** One thing that happened to a job, with what a surface needs to find the thread to report into. */
@@ -81,7 +82,7 @@ export class JobEventBridge {
     events.on('progress', ({ jobId, data }) => {
       if (isProgress(data)) this.emit(name, kind, jobId, { type: 'progress', progress: data });
     });
-    events.on('completed', ({ jobId }) => this.emit(name, kind, jobId, { type: 'completed' }));
+    events.on('completed', ({ jobId, returnvalue }) => this.emit(name, kind, jobId, { type: 'completed', result: returnvalue }));
     events.on('failed', ({ jobId, failedReason }) => this.emit(name, kind, jobId, { type: 'failed', reason: failedReason }));
     await events.waitUntilReady();
     await queue.waitUntilReady();
