@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 
 // Replies that are about the conversation rather than commands: yes and no to a confirmation, a
-// bare "cancel", "the second one". The phrases are data (nlu/lexicon/dialogue.yaml).
+// bare "cancel", "the second one", a request for help. The phrases are data (nlu/lexicon/dialogue.yaml).
 
 interface DialogueWords {
   politeness: string[][];
@@ -11,6 +11,7 @@ interface DialogueWords {
   abandon: string[][];
   ordinals: Map<string, number>;
   choiceWords: string[][];
+  help: string[][];
 }
 
 /** The words of a reply: lower case, apostrophes made straight, punctuation gone. */
@@ -34,6 +35,7 @@ function load(): DialogueWords {
     abandon: phrases(data.abandon),
     ordinals: new Map(Object.entries(data.ordinals as Record<string, number>)),
     choiceWords: phrases(data.choiceWords),
+    help: phrases(data.help),
   };
 }
 
@@ -85,4 +87,12 @@ export function conversationReply(text: string): ConversationReply | null {
 export function ordinalChoice(text: string): number | null {
   const core = trim(trim(wordsOf(text), dialogueWords.politeness), dialogueWords.choiceWords);
   return core.length === 1 ? (dialogueWords.ordinals.get(core[0]!) ?? null) : null;
+}
+
+/** A mention of the bot or of anyone else ("@ferry", Slack's "<@U0123>"), which says nothing about what is asked. */
+const MENTION = /<@[^>]*>|(?<![\w@])@[\w.-]+/g;
+
+/** True when the message asks what Ferry can do ("help", "what can you do?", "@ferry help please"), and nothing more: "help me migrate web-01" is a command. */
+export function isHelpRequest(text: string): boolean {
+  return madeOf(wordsOf(text.replace(MENTION, ' ')), dialogueWords.help);
 }

@@ -6,13 +6,13 @@ import { identifierWords } from './words.ts';
 // no markup, because a voice reads them aloud; a chat surface may format them its own way.
 
 /** The plural of a noun phrase: its last word takes the ending. */
-function plural(noun: string): string {
+export function plural(noun: string): string {
   if (/(s|x|z|ch|sh)$/.test(noun)) return `${noun}es`;
   if (/[^aeiou]y$/.test(noun)) return `${noun.slice(0, -1)}ies`;
   return `${noun}s`;
 }
 
-const capitalised = (text: string): string => text.charAt(0).toUpperCase() + text.slice(1);
+export const capitalised = (text: string): string => text.charAt(0).toUpperCase() + text.slice(1);
 
 /** "a", "a and b", "a, b and c" (or with "or"). */
 function listed(items: readonly string[], conjunction: 'and' | 'or' = 'and'): string {
@@ -23,11 +23,11 @@ function listed(items: readonly string[], conjunction: 'and' | 'or' = 'and'): st
 const firstSentence = (text: string): string => (/^.*?[.!?](?=\s|$)/s.exec(text)?.[0] ?? `${text}.`).replace(/\s+/g, ' ');
 
 /** What a parameter is called in a sentence: the resource it names, or its name as words (bandwidthMbps → bandwidth mbps). */
-function paramNoun(param: ParamFrame): string {
+export function paramNoun(param: ParamFrame): string {
   return param.refersTo ?? identifierWords(param.name).join(' ');
 }
 
-function enumOf(param: ParamFrame): string[] | null {
+export function enumOf(param: ParamFrame): string[] | null {
   return param.enum ?? param.items?.enum ?? null;
 }
 
@@ -40,17 +40,17 @@ function spoken(value: unknown): string {
 }
 
 /** True when the parameter is the id of the frame's own resource (migrationId of pauseMigration, importId of getImageImport). */
-function identifiesResource(frame: CommandFrame, param: ParamFrame): boolean {
+export function identifiesResource(frame: CommandFrame, param: ParamFrame): boolean {
   return param.refersTo !== null && (frame.resource === param.refersTo || frame.resource.endsWith(` ${param.refersTo}`));
 }
 
 /** The operation in words: "pause migration", "list servers". */
-function operationName(frame: CommandFrame): string {
+export function operationName(frame: CommandFrame): string {
   return `${frame.verb} ${frame.actionClass === 'list' ? plural(frame.resource) : frame.resource}`;
 }
 
 /** The operation's name, told apart from others of the grammar that share its verb and resource. */
-function operationLabel(grammar: Grammar, frame: CommandFrame): string {
+export function operationLabel(grammar: Grammar, frame: CommandFrame): string {
   const namesakes = grammar.frames.filter((other) => operationName(other) === operationName(frame));
   return choiceLabels(namesakes)[namesakes.indexOf(frame)]!;
 }
@@ -86,7 +86,7 @@ export function question(frame: CommandFrame, param: ParamFrame): string {
 }
 
 /** The unit as a word in the plural when the lexicon knows that plural ("minutes"), else as it is ("mbps"). */
-function unitName(unit: string): string {
+export function unitName(unit: string): string {
   return lexicon.unitWords.get(plural(unit)) === unit ? plural(unit) : unit;
 }
 
