@@ -8,18 +8,19 @@ import type { CatalogOperation } from '../api-catalog/operation.ts';
 // spec's operations go to its own server, if the operator allowed that server.
 
 export interface CatalogCallerOptions {
-  /** Where Ferry's own service answers. */
-  ferryApiUrl: string;
+  /** Where Ferry's own service answers; a function when it is known only once the service listens. */
+  ferryApiUrl: string | (() => string);
   /** Other servers the catalog's specs may be called on (URL prefixes or hosts, as the invoker reads them). */
   allow?: readonly string[];
   timeoutMs?: number;
 }
 
 export class CatalogCaller {
-  private readonly allow: readonly string[];
+  constructor(private readonly options: CatalogCallerOptions) {}
 
-  constructor(private readonly options: CatalogCallerOptions) {
-    this.allow = [options.ferryApiUrl, ...(options.allow ?? [])];
+  private get ferryApiUrl(): string {
+    const url = this.options.ferryApiUrl;
+    return typeof url === 'string' ? url : url();
   }
 
   /** True when the operation is one of Ferry's own specs. */
@@ -29,9 +30,10 @@ export class CatalogCaller {
 
   /** Calls the operation; `conversation` travels as X-Ferry-Conversation so a job it starts reports back. Throws InvokeError. */
   call(operation: CatalogOperation, params: Readonly<Record<string, unknown>>, conversation?: string): Promise<InvokeResult> {
+    const ferryApiUrl = this.ferryApiUrl;
     return invoke(operation, params, {
-      allow: this.allow,
-      ...(CatalogCaller.isOwn(operation) ? { serverUrl: this.options.ferryApiUrl } : {}),
+      allow: [ferryApiUrl, ...(this.options.allow ?? [])],
+      ...(CatalogCaller.isOwn(operation) ? { serverUrl: ferryApiUrl } : {}),
       ...(conversation ? { conversation } : {}),
       ...(this.options.timeoutMs ? { timeoutMs: this.options.timeoutMs } : {}),
     });

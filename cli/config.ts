@@ -1,4 +1,6 @@
 import path from 'node:path';
+import { DEFAULT_CATALOG } from '../api-catalog/loader.ts';
+import type { SlackSettings } from '../bot/bot-runtime.ts';
 import { DEFAULT_TARGET_HOST } from '../jobs/kinds.ts';
 
 /** Everything Ferry reads from its environment; the README's configuration table lists the same. */
@@ -15,8 +17,14 @@ export interface FerryConfig {
   shutdownGraceMs: number;
   /** The host this machine's workers receive migrations for. */
   targetHost: string;
-  /** The API service, for parts that call it from elsewhere (the appliance). */
+  /** The API service, for parts that call it from elsewhere (the appliance, the bot on its own). */
   apiUrl: string;
+  /** Slack, when SLACK_BOT_TOKEN is set. */
+  slack: SlackSettings | null;
+  /** The specs the bot understands: Ferry's own, then those of FERRY_CATALOG. */
+  catalog: string[];
+  /** Servers the other specs may be called on (FERRY_CALL_ALLOW). */
+  callAllow: string[];
 }
 
 export class ConfigError extends Error {}
@@ -51,6 +59,35 @@ function apiUrl(text: string | undefined): string {
   return value.replace(/\/+$/, '');
 }
 
+function httpUrl(name: string, value: string): string {
+  try {
+    const url = new URL(value);
+    if (url.protocol === 'http:' || url.protocol === 'https:') return value;
+  } catch {
+    // reported below
+  }
+  throw new ConfigError(`${name} must be an http:// or https:// URL, not ${JSON.stringify(value)}`);
+}
+
+function slack(env: NodeJS.ProcessEnv): SlackSettings | null {
+  const botToken = env.SLACK_BOT_TOKEN;
+  if (!botToken) {
+    if (env.SLACK_APP_TOKEN || env.SLACK_SIGNING_SECRET) throw new ConfigError('SLACK_BOT_TOKEN is not set: Slack needs the bot token (xoxb-…) besides SLACK_APP_TOKEN or SLACK_SIGNING_SECRET');
+    return null;
+  }
+  if (!env.SLACK_APP_TOKEN && !env.SLACK_SIGNING_SECRET) {
+    throw new ConfigError('set SLACK_SIGNING_SECRET (requests to /slack/events) or SLACK_APP_TOKEN (Socket Mode) with SLACK_BOT_TOKEN');
+  }
+  return {
+    botToken,
+    ...(env.SLACK_SIGNING_SECRET ? { signingSecret: env.SLACK_SIGNING_SECRET } : {}),
+    ...(env.SLACK_APP_TOKEN ? { appToken: env.SLACK_APP_TOKEN } : {}),
+    ...(env.SLACK_API_URL ? { apiUrl: httpUrl('SLACK_API_URL', env.SLACK_API_URL) } : {}),
+  };
+}
+
+const list = (text: string | undefined): string[] => (text ?? '').split(',').map((item) => item.trim()).filter(Boolean);
+
 export function readConfig(env: NodeJS.ProcessEnv = process.env): FerryConfig {
   const dataDir = path.resolve(env.FERRY_DATA_DIR || '.data');
   const levels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -69,5 +106,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): FerryConfig {
     shutdownGraceMs: integer(env, 'FERRY_SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     targetHost: targetHost(env.FERRY_TARGET_HOST),
     apiUrl: apiUrl(env.FERRY_API_URL),
+    slack: slack(env),
+    catalog: [DEFAULT_CATALOG, ...list(env.FERRY_CATALOG).map((entry) => path.resolve(entry))],
+    callAllow: list(env.FERRY_CALL_ALLOW),
   };
 }

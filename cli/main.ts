@@ -8,7 +8,11 @@ import { redisClient } from '../jobs/connection.ts';
 import { startPrivateRedis, RedisUnavailableError } from '../jobs/private-redis.ts';
 import { startWorkers } from '../jobs/worker-runner.ts';
 import { startService } from '../service/server.ts';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
+import { createBot, type Bot } from '../bot/bot-runtime.ts';
+import { SLACK_EVENTS_PATH } from '../bot/slack/slack-bot.ts';
 import { applianceCommand } from './appliance.ts';
+import { auditCommand } from './audit.ts';
 import { cloneCommand } from './clone.ts';
 import { ConfigError, readConfig, type FerryConfig } from './config.ts';
 import { createLogger } from './logger.ts';
@@ -16,8 +20,11 @@ import { nluCommand } from './nlu.ts';
 
 type Stop = () => Promise<void>;
 
-/** Runs the parts until SIGINT or SIGTERM, then stops them in reverse order; a second signal forces exit. */
-function runUntilSignalled(logger: Logger, stops: Stop[]): void {
+/**
+ * Runs the parts until SIGINT or SIGTERM (or the returned function is called), then stops them in
+ * reverse order; a second signal forces exit.
+ */
+function runUntilSignalled(logger: Logger, stops: Stop[]): (reason: string) => Promise<void> {
   let stopping = false;
   const stop = async (signal: string): Promise<void> => {
     if (stopping) {
@@ -25,7 +32,7 @@ function runUntilSignalled(logger: Logger, stops: Stop[]): void {
       process.exit(130);
     }
     stopping = true;
-    logger.info({ signal }, 'shutting down');
+    logger.info({ reason: signal }, 'shutting down');
     for (const part of [...stops].reverse()) {
       await part().catch((error: Error) => logger.error({ err: error.message }, 'error while shutting down'));
     }
@@ -34,6 +41,7 @@ function runUntilSignalled(logger: Logger, stops: Stop[]): void {
   };
   process.on('SIGINT', (signal) => void stop(signal));
   process.on('SIGTERM', (signal) => void stop(signal));
+  return stop;
 }
 
 /**
@@ -49,8 +57,9 @@ async function openRedis(config: FerryConfig, logger: Logger, stops: Stop[], all
   return redis.url;
 }
 
-async function runService(config: FerryConfig, logger: Logger, redisUrl: string, stops: Stop[]): Promise<void> {
+async function runService(config: FerryConfig, logger: Logger, redisUrl: string, stops: Stop[], bot: Bot | null): Promise<string> {
   const service = await startService({
+    ...(bot ? { routes: bot.routes } : {}),
     redisUrl,
     host: config.host,
     port: config.port,
@@ -59,6 +68,29 @@ async function runService(config: FerryConfig, logger: Logger, redisUrl: string,
     sourceTimeoutMs: config.sourceTimeoutMs,
   });
   stops.push(() => service.close());
+  return service.url;
+}
+
+/** The bot alone in HTTP mode still needs a port for Slack's requests. */
+async function serveSlackEndpoint(config: FerryConfig, logger: Logger, bot: Bot, stops: Stop[]): Promise<void> {
+  const server = Fastify({ loggerInstance: logger as FastifyBaseLogger });
+  bot.routes(server);
+  await server.listen({ host: config.host, port: config.port });
+  stops.push(() => server.close());
+  logger.info({ port: config.port, path: SLACK_EVENTS_PATH }, 'slack endpoint listening');
+}
+
+/** Which surface talks: Slack when configured, else the terminal when there is one (or when asked for), else none. */
+type BotMode = 'none' | 'auto' | 'console';
+
+async function buildBot(config: FerryConfig, logger: Logger, redisUrl: string, mode: BotMode, ferryApiUrl: () => string): Promise<Bot | null> {
+  if (mode === 'none') return null;
+  const console = mode === 'console' || (!config.slack && process.stdin.isTTY === true);
+  if (!config.slack && !console) {
+    logger.info('Slack is not configured (SLACK_BOT_TOKEN) and the input is not a terminal: no chat surface runs (`ferry chat` talks on a pipe too)');
+    return null;
+  }
+  return createBot({ redisUrl, ferryApiUrl, catalog: config.catalog, callAllow: config.callAllow, slack: mode === 'console' ? null : config.slack, console, logger });
 }
 
 function runWorkers(config: FerryConfig, logger: Logger, redisUrl: string, stops: Stop[]): void {
@@ -91,16 +123,24 @@ function concurrency(text: string): string {
 }
 
 /** Runs the given parts in this process, with configuration from the environment and the flags. */
-async function launch(parts: { service: boolean; workers: boolean }, overrides: Record<string, string>): Promise<void> {
+async function launch(parts: { service: boolean; workers: boolean; bot: BotMode }, overrides: Record<string, string>): Promise<void> {
   const config = readConfig({ ...process.env, ...overrides });
   const logger = createLogger(config.logLevel);
   const stops: Stop[] = [];
-  runUntilSignalled(logger, stops);
+  const stop = runUntilSignalled(logger, stops);
   try {
     const redisUrl = await openRedis(config, logger, stops, parts.service && parts.workers);
-    if (parts.service) await runService(config, logger, redisUrl, stops);
+    let serviceUrl: string | null = null;
+    const bot = await buildBot(config, logger, redisUrl, parts.bot, () => serviceUrl ?? config.apiUrl);
+    if (parts.service) serviceUrl = await runService(config, logger, redisUrl, stops, bot);
+    else if (bot && config.slack?.signingSecret && parts.bot !== 'console') await serveSlackEndpoint(config, logger, bot, stops);
     if (parts.workers) runWorkers(config, logger, redisUrl, stops);
+    if (bot) {
+      stops.push(() => bot.stop());
+      await bot.start();
+    }
     logger.info({ startupMs: Math.round(performance.now()), ...parts }, 'ferry ready');
+    void bot?.chatEnded?.then(() => stop('end of the chat input'));
   } catch (error) {
     logger.fatal({ err: (error as Error).message }, 'could not start');
     for (const stop of stops.reverse()) await stop().catch(() => undefined);
@@ -113,31 +153,45 @@ export function buildProgram(): Command {
     .description('Migrate servers into virtual machines and manage VM images by conversation.')
     .showHelpAfterError();
 
+  const flags = (options: { port?: string; concurrency?: string }): Record<string, string> => ({
+    ...(options.port ? { FERRY_PORT: options.port } : {}),
+    ...(options.concurrency ? { FERRY_WORKER_CONCURRENCY: options.concurrency } : {}),
+  });
+
   program
     .command('start')
-    .description('run the service and the workers in one process (with a private Redis unless REDIS_URL is set)')
+    .description('run the service, the workers and the bot in one process (with a private Redis unless REDIS_URL is set); the bot talks on Slack when SLACK_BOT_TOKEN is set, else on the terminal')
+    .option('--port <n>', 'HTTP port of the service and of /slack/events (FERRY_PORT)', port)
+    .option('--concurrency <n>', 'jobs each worker runs at once (FERRY_WORKER_CONCURRENCY)', concurrency)
+    .action((options: { port?: string; concurrency?: string }) => launch({ service: true, workers: true, bot: 'auto' }, flags(options)));
+
+  program
+    .command('chat')
+    .description('as `ferry start`, with the conversation on this terminal (or pipe) instead of Slack; the chat ends with its input')
     .option('--port <n>', 'HTTP port of the service (FERRY_PORT)', port)
     .option('--concurrency <n>', 'jobs each worker runs at once (FERRY_WORKER_CONCURRENCY)', concurrency)
-    .action((options: { port?: string; concurrency?: string }) =>
-      launch({ service: true, workers: true }, {
-        ...(options.port ? { FERRY_PORT: options.port } : {}),
-        ...(options.concurrency ? { FERRY_WORKER_CONCURRENCY: options.concurrency } : {}),
-      }),
-    );
+    // The log shares the terminal with the conversation, so it says only what goes wrong unless asked.
+    .action((options: { port?: string; concurrency?: string }) => launch({ service: true, workers: true, bot: 'console' }, { FERRY_LOG_LEVEL: process.env.FERRY_LOG_LEVEL || 'warn', ...flags(options) }));
 
   program
     .command('service')
     .description('run only the API service')
     .option('--port <n>', 'HTTP port (FERRY_PORT)', port)
-    .action((options: { port?: string }) => launch({ service: true, workers: false }, options.port ? { FERRY_PORT: options.port } : {}));
+    .action((options: { port?: string }) => launch({ service: true, workers: false, bot: 'none' }, flags(options)));
 
   program
     .command('worker')
     .description('run only the job workers')
     .option('--concurrency <n>', 'jobs each worker runs at once (FERRY_WORKER_CONCURRENCY)', concurrency)
-    .action((options: { concurrency?: string }) =>
-      launch({ service: false, workers: true }, options.concurrency ? { FERRY_WORKER_CONCURRENCY: options.concurrency } : {}),
-    );
+    .action((options: { concurrency?: string }) => launch({ service: false, workers: true, bot: 'none' }, flags(options)));
+
+  program
+    .command('bot')
+    .description('run only the bot, calling the service at FERRY_API_URL: Slack when SLACK_BOT_TOKEN is set (its /slack/events on --port), else the terminal')
+    .option('--port <n>', 'HTTP port of /slack/events (FERRY_PORT)', port)
+    .action((options: { port?: string }) => launch({ service: false, workers: false, bot: 'auto' }, flags(options)));
+
+  program.addCommand(auditCommand());
 
   program.addCommand(cloneCommand());
   program.addCommand(applianceCommand());

@@ -19,6 +19,8 @@ export interface ServiceOptions {
   sourceTimeoutMs: number;
   /** Options of the jobs it enqueues; the queues' defaults (five attempts, exponential backoff) otherwise. */
   jobOptions?: JobsOptions;
+  /** Adds routes of other parts (the bot's Slack endpoint) to the same port before it listens. */
+  routes?: (app: FastifyInstance) => void;
 }
 
 export interface RunningService {
@@ -39,6 +41,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     ferryHandlers({ records, queues, logger: options.logger, sources: options.sources, sourceTimeoutMs: options.sourceTimeoutMs }),
     options.logger,
   );
+  options.routes?.(app);
   await app.listen({ host: options.host, port: options.port });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
