@@ -1,6 +1,8 @@
+import path from 'node:path';
 import { Command } from 'commander';
 import { AuditLog, type ListedAuditEntry } from '../bot/audit-log.ts';
 import { redisClient } from '../jobs/connection.ts';
+import { runningPrivateRedisUrl } from '../jobs/private-redis.ts';
 import { ConfigError, readConfig } from './config.ts';
 import { boundedInteger } from './units.ts';
 
@@ -19,8 +21,9 @@ export function auditCommand(): Command {
     .option('--json', 'one JSON object per line')
     .action(async (options: { count: number; before?: string; json?: boolean }) => {
       const config = readConfig();
-      if (!config.redisUrl) throw new ConfigError('set REDIS_URL to the Redis the bot writes its audit log to');
-      const redis = redisClient(config.redisUrl);
+      const url = config.redisUrl ?? (await runningPrivateRedisUrl(path.join(config.dataDir, 'redis')));
+      if (!url) throw new ConfigError(`set REDIS_URL to the Redis the bot writes its audit log to (no private Redis of \`ferry start\` runs under ${config.dataDir})`);
+      const redis = redisClient(url);
       try {
         const entries = await new AuditLog(redis).list({ count: options.count, ...(options.before ? { before: options.before } : {}) });
         for (const entry of entries) process.stdout.write(`${options.json ? JSON.stringify(entry) : line(entry)}\n`);

@@ -83,6 +83,22 @@ async function logTail(logFile: string): Promise<string> {
 }
 
 /** Starts redis-server with its AOF under `dir`, and stops it when this process exits. */
+/**
+ * The URL of the private Redis a `ferry start` with this data directory is running, read from the
+ * configuration it wrote (only its user can read it), or null when none runs. Lets the same user's
+ * tools (`ferry audit`) reach it without a REDIS_URL.
+ */
+export async function runningPrivateRedisUrl(dir: string): Promise<string | null> {
+  const [config, pid] = await Promise.all([
+    readFile(path.join(dir, 'redis.conf'), 'utf8').catch(() => null),
+    readFile(path.join(dir, 'redis.pid'), 'utf8').catch(() => null),
+  ]);
+  if (config === null || pid === null || !isAlive(Number(pid.trim()))) return null;
+  const port = /^port (\d+)$/m.exec(config)?.[1];
+  const password = /^requirepass (\S+)$/m.exec(config)?.[1];
+  return port && password ? `redis://:${password}@127.0.0.1:${port}` : null;
+}
+
 export async function startPrivateRedis(dir: string): Promise<PrivateRedis> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const pidFile = path.join(dir, 'redis.pid');

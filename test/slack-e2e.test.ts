@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import { postSigned, signSlackRequest, startSlackStandin, type SlackCall, type S
 // `ferry start` as it runs for a workspace: Slack's requests are signed and sent to /slack/events
 // on the service's port, and everything the bot says goes to a local stand-in for Slack's Web API.
 
+const BIN = path.join(import.meta.dirname, '../bin/ferry.mjs');
 const SECRET = 'test-signing-secret-0123456789abcdef';
 const OPERATOR = 'UOPERATOR';
 const READER = 'UREADER';
@@ -56,6 +58,9 @@ async function click(user: string, message: SlackCall, actionId: string, value: 
   expect(answer.status).toBe(200);
 }
 
+/** The first reply in the thread whose text matches. */
+const replyMatching = (threadTs: string, pattern: RegExp, timeoutMs = 10_000): Promise<SlackCall> =>
+  slack.waitFor((call) => call.method === 'chat.postMessage' && call.args.thread_ts === threadTs && pattern.test(String(call.args.text)), timeoutMs);
 const repliesIn = (threadTs: string): SlackCall[] => slack.callsOf('chat.postMessage').filter((call) => call.args.thread_ts === threadTs);
 const replyIn = (threadTs: string, after = 0, timeoutMs = 10_000): Promise<SlackCall> =>
   slack.waitFor((call) => call.method === 'chat.postMessage' && call.args.thread_ts === threadTs && repliesIn(threadTs).indexOf(call) >= after, timeoutMs);
@@ -85,6 +90,7 @@ beforeAll(async () => {
     SLACK_API_URL: slack.url,
     FERRY_OPERATORS: OPERATOR,
   });
+  expect((await api('POST', '/servers', { name: 'web-01', source })).status).toBe(201);
 }, 60_000);
 
 afterAll(async () => {
@@ -105,19 +111,19 @@ describe('Slack', () => {
   });
 
   it('shows Confirm and Cancel for a state change, and changes nothing until Confirm is pressed', async () => {
-    const ts = await mention(OPERATOR, `register server web-01 from ${source}`);
+    const ts = await mention(OPERATOR, `register server web-02 from ${source}`);
     const confirmation = await replyIn(ts);
-    expect(String(confirmation.args.text)).toBe(`Register server with name web-01 and source ${source}. Shall I go ahead?`);
+    expect(String(confirmation.args.text)).toBe(`Register server with name web-02 and source ${source}. Shall I go ahead?`);
     expect(actionIds(confirmation)).toEqual(['ferry_confirm', 'ferry_cancel']);
     // The operation and parameters as understood are shown under the question.
     expect(JSON.stringify(confirmation.args.blocks)).toContain('registerServer');
     await sleep(500);
-    expect((await api('GET', '/servers/web-01')).status).toBe(404);
+    expect((await api('GET', '/servers/web-02')).status).toBe(404);
 
     await click(OPERATOR, confirmation, 'ferry_confirm', 'yes');
     const done = await replyIn(ts, 1);
-    expect(String(done.args.text)).toMatch(/^Register server with name web-01/);
-    expect((await api('GET', '/servers/web-01')).status).toBe(200);
+    expect(String(done.args.text)).toMatch(/^Register server with name web-02/);
+    expect((await api('GET', '/servers/web-02')).status).toBe(200);
     // The pressed message loses its buttons and says who confirmed.
     const taken = await slack.waitFor((call) => call.method === 'chat.update' && call.args.ts === confirmation.response.ts);
     expect(actionIds(taken)).toEqual([]);
@@ -140,7 +146,7 @@ describe('Slack', () => {
     const confirmation = await replyIn(ts);
     expect(actionIds(confirmation)).toEqual(['ferry_confirm', 'ferry_cancel']);
     await click(OPERATOR, confirmation, 'ferry_confirm', 'yes');
-    const started = await replyIn(ts, 1);
+    const started = await replyMatching(ts, /^Start migration of server web-01 with bandwidth mbps 24\. Started\./);
     const migrationId = /\b(mig-[a-z0-9]+)\b/.exec(String(started.args.text))?.[1];
     expect(migrationId).toBeDefined();
 
@@ -161,6 +167,57 @@ describe('Slack', () => {
     expect(actionIds(last)).toEqual([]);
     expect((await api('GET', `/migrations/${migrationId}`)).body.status).toBe('completed');
   }, 90_000);
+
+  it('pauses and cancels from the buttons of the progress message, confirmed and authorised like any command', async () => {
+    const ts = await mention(OPERATOR, 'migrate web-01 at 4 mbps');
+    await click(OPERATOR, await replyIn(ts), 'ferry_confirm', 'yes');
+    const started = await replyMatching(ts, /^Start migration of server web-01 with bandwidth mbps 4\. Started\./);
+    const migrationId = /\b(mig-[a-z0-9]+)\b/.exec(String(started.args.text))![1]!;
+    const controlled = (label: string) => (call: SlackCall) =>
+      (call.method === 'chat.update' || call.method === 'chat.postMessage') && String(call.args.text).startsWith(`${migrationId} · `) && actionIds(call).includes(`ferry_control_${label}`);
+    const running = await slack.waitFor(controlled('pause'), 20_000);
+    const pause = buttonsOf(running).find((button) => button.action_id === 'ferry_control_pause')!;
+    const message = { ...running, response: { ...running.response, ts: running.args.ts ?? running.response.ts }, args: { ...running.args, thread_ts: ts } };
+
+    // Someone who may only read is refused, and nothing is left waiting for them.
+    await click(READER, message, 'ferry_control_pause', pause.value!);
+    await replyMatching(ts, /^Sorry, you may not run "pause migration"/);
+
+    await click(OPERATOR, message, 'ferry_control_pause', pause.value!);
+    const confirmPause = await replyMatching(ts, new RegExp(`^Pause migration ${migrationId}\\. Shall I go ahead\\?$`));
+    await click(OPERATOR, confirmPause, 'ferry_confirm', 'yes');
+    await replyMatching(ts, new RegExp(`^Pause migration ${migrationId}\\.\\n`));
+    const paused = await slack.waitFor(controlled('resume'), 20_000);
+
+    const cancel = buttonsOf(paused).find((button) => button.action_id === 'ferry_control_cancel')!;
+    await click(OPERATOR, message, 'ferry_control_cancel', cancel.value!);
+    const confirmCancel = await replyMatching(ts, new RegExp(`^Cancel migration ${migrationId}\\. Shall I go ahead\\?$`));
+    await click(OPERATOR, confirmCancel, 'ferry_confirm', 'yes');
+    const reaction = await slack.waitFor((call) => call.method === 'reactions.add' && call.args.timestamp === ts, 30_000);
+    expect(reaction.args.name).toBe('heavy_minus_sign');
+    const last = slack.callsOf('chat.update').filter((call) => call.args.ts === message.response.ts).at(-1)!;
+    expect(String(last.args.text)).toBe(`${migrationId} was cancelled.`);
+  }, 90_000);
+
+  it('writes each command run through the bot to the audit log, which ferry audit lists', async () => {
+    const ts = await mention(READER, 'list migration plans');
+    await replyIn(ts);
+    // Without REDIS_URL, `ferry audit` finds the private Redis of the `ferry start` with the same data directory.
+    const env: NodeJS.ProcessEnv = { ...process.env, FERRY_DATA_DIR: dataDir };
+    delete env.REDIS_URL;
+    const listed = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [BIN, 'audit', '--json', '--count', '100'], { env }, (error, stdout) => (error ? reject(error) : resolve(stdout))),
+    );
+    const entries = listed.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(entries.find((entry) => entry.where === `${CHANNEL}/${ts}`)).toMatchObject({
+      surface: 'slack',
+      who: READER,
+      utterance: 'list migration plans',
+      operationId: 'listMigrationPlans',
+      params: {},
+      result: { ok: true, status: 200 },
+    });
+  });
 
   it('acknowledges a retried event without answering it twice', async () => {
     const ts = nextTs();
