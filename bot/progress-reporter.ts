@@ -102,7 +102,9 @@ export class ProgressReporter {
   /** Takes one job event from the JobEventBridge. */
   handle(event: JobEvent): void {
     if (!event.conversation) return;
-    const live = this.liveOf(event.conversation, event.recordId, event.jobId);
+    // A job's first event often comes before the reply of the command that started it; its message
+    // waits one interval, so the reply ("Started.") is read first.
+    const live = this.liveOf(event.conversation, event.recordId, event.jobId, this.now());
     if (!live) return;
     if (event.type === 'progress') live.progress = event.progress;
     if (event.type === 'active' || event.type === 'progress') return this.offer(live, () => this.running(live), false);
@@ -129,13 +131,13 @@ export class ProgressReporter {
     this.live.clear();
   }
 
-  private liveOf(conversation: string, recordId: string, jobId: string): Live | null {
+  private liveOf(conversation: string, recordId: string, jobId: string, lastSentAt = -Infinity): Live | null {
     const key = `${KEY_PREFIX}${recordId}:${jobId}`;
     const existing = this.live.get(key);
     if (existing) return existing;
     const surface = this.surfaces.find((candidate) => candidate.owns(conversation));
     if (!surface) return null;
-    const live: Live = { key, recordId, conversation, surface, commandRef: null, progress: null, latest: null, timer: null, lastSentAt: -Infinity, chain: Promise.resolve(), closing: false };
+    const live: Live = { key, recordId, conversation, surface, commandRef: null, progress: null, latest: null, timer: null, lastSentAt, chain: Promise.resolve(), closing: false };
     this.live.set(key, live);
     return live;
   }

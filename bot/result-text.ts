@@ -6,7 +6,7 @@ import { describeCommand } from '../nlu/wording.ts';
 // status, a list one item a line, an error by the problem's detail. The raw answer stays with the API.
 
 const MAX_ITEMS = 15;
-const MAX_FIELDS = 12;
+const MAX_FIELDS = 8;
 const MAX_VALUE = 120;
 
 // The fields that tell a record apart and say where it stands, in the order they are shown.
@@ -47,9 +47,12 @@ function listText(items: unknown[], frame: CommandFrame): string {
   return lines.join('\n');
 }
 
+// Timestamps (createdAt, updatedAt…) say little in a chat; the API has them.
+const isTimestamp = (name: string): boolean => /[a-z]At$/.test(name);
+
 function recordText(record: Json): string {
   const fields = Object.entries(record)
-    .filter(([name]) => !HEADLINE_FIELDS.includes(name))
+    .filter(([name]) => !HEADLINE_FIELDS.includes(name) && !isTimestamp(name))
     .map(([name, value]) => [name, scalar(value)] as const)
     .filter((entry): entry is readonly [string, string] => entry[1] !== null)
     .slice(0, MAX_FIELDS);

@@ -90,6 +90,8 @@ async function buildBot(config: FerryConfig, logger: Logger, redisUrl: string, m
     logger.info('Slack is not configured (SLACK_BOT_TOKEN) and the input is not a terminal: no chat surface runs (`ferry chat` talks on a pipe too)');
     return null;
   }
+  // The log shares the terminal with the conversation: it says only what goes wrong unless asked for more.
+  if (console && !process.env.FERRY_LOG_LEVEL) logger.level = 'warn';
   return createBot({ redisUrl, ferryApiUrl, catalog: config.catalog, callAllow: config.callAllow, slack: mode === 'console' ? null : config.slack, console, logger });
 }
 
@@ -170,8 +172,7 @@ export function buildProgram(): Command {
     .description('as `ferry start`, with the conversation on this terminal (or pipe) instead of Slack; the chat ends with its input')
     .option('--port <n>', 'HTTP port of the service (FERRY_PORT)', port)
     .option('--concurrency <n>', 'jobs each worker runs at once (FERRY_WORKER_CONCURRENCY)', concurrency)
-    // The log shares the terminal with the conversation, so it says only what goes wrong unless asked.
-    .action((options: { port?: string; concurrency?: string }) => launch({ service: true, workers: true, bot: 'console' }, { FERRY_LOG_LEVEL: process.env.FERRY_LOG_LEVEL || 'warn', ...flags(options) }));
+    .action((options: { port?: string; concurrency?: string }) => launch({ service: true, workers: true, bot: 'console' }, flags(options)));
 
   program
     .command('service')
