@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
 import { describe, expect, it, beforeAll } from 'vitest';
+import { parse } from 'yaml';
+import { SLACK_EVENTS_PATH } from '../bot/slack/slack-bot.ts';
+import { ConfigError, readConfig } from '../cli/config.ts';
 import { CatalogCaller } from '../bot/catalog-caller.ts';
 import { resultText } from '../bot/result-text.ts';
 import { replyBlocks } from '../bot/slack/blocks.ts';
@@ -69,5 +73,30 @@ describe('where calls go', () => {
     const caller = new CatalogCaller({ ferryApiUrl: () => 'http://127.0.0.1:9' });
     await expect(caller.call(pet, { petId: 7 })).rejects.toMatchObject({ code: 'refused-url' });
     await expect(caller.call(own, {})).rejects.toMatchObject({ code: 'unreachable' });
+  });
+});
+
+describe('the Slack app', () => {
+  it('asks in its manifest for the events, scopes and URLs the bot uses', () => {
+    const manifest = parse(readFileSync(new URL('../manifest.yml', import.meta.url), 'utf8')) as {
+      features: { slash_commands: { command: string; url: string }[]; app_home: { home_tab_enabled: boolean } };
+      oauth_config: { scopes: { bot: string[] } };
+      settings: { event_subscriptions: { request_url: string; bot_events: string[] }; interactivity: { is_enabled: boolean; request_url: string } };
+    };
+    expect(manifest.settings.event_subscriptions.bot_events.sort()).toEqual(['app_home_opened', 'app_mention', 'message.channels', 'message.groups', 'message.im']);
+    expect(manifest.oauth_config.scopes.bot.sort()).toEqual(['app_mentions:read', 'channels:history', 'chat:write', 'commands', 'groups:history', 'im:history', 'reactions:write', 'usergroups:read']);
+    const urls = [manifest.settings.event_subscriptions.request_url, manifest.settings.interactivity.request_url, ...manifest.features.slash_commands.map((command) => command.url)];
+    expect(urls.every((url) => new URL(url).pathname === SLACK_EVENTS_PATH)).toBe(true);
+    expect(manifest.features.slash_commands.map((command) => command.command)).toEqual(['/ferry']);
+    expect(manifest.features.app_home.home_tab_enabled).toBe(true);
+  });
+
+  it('needs a way to verify Slack besides the bot token, and says which', () => {
+    expect(() => readConfig({ SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(ConfigError);
+    expect(() => readConfig({ SLACK_BOT_TOKEN: 'xoxb-1' })).toThrow(/SLACK_SIGNING_SECRET .* or SLACK_APP_TOKEN/);
+    expect(() => readConfig({ SLACK_SIGNING_SECRET: 's' })).toThrow(/SLACK_BOT_TOKEN is not set/);
+    expect(() => readConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_SIGNING_SECRET: 's', SLACK_API_URL: 'ftp://x' })).toThrow(/SLACK_API_URL must be an http/);
+    expect(readConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1' }).slack).toEqual({ botToken: 'xoxb-1', appToken: 'xapp-1' });
+    expect(readConfig({}).slack).toBeNull();
   });
 });
