@@ -260,6 +260,18 @@ describe('Slack', () => {
     expect(String(confirmation.args.text)).toBe('Start migration of server web-01. Shall I go ahead?');
   });
 
+  it('answers a direct message in its thread, and offers a button per operation when two fit as well', async () => {
+    const ts = nextTs();
+    expect((await send({ type: 'message', channel_type: 'im', user: READER, text: 'get a server', ts, channel: 'DREADER', event_ts: ts })).status).toBe(200);
+    const choice = await slack.waitFor((call) => call.method === 'chat.postMessage' && call.args.thread_ts === ts && call.args.channel === 'DREADER');
+    expect(String(choice.args.text)).toBe('Which do you mean: get server or list servers?');
+    expect(buttonsOf(choice).map((button) => button.value)).toEqual(['getServer', 'listServers']);
+    const payload = slack.blockAction({ userId: READER, channelId: 'DREADER', messageTs: String(choice.response.ts), threadTs: ts, actionId: 'ferry_choose_1', value: 'listServers', messageText: String(choice.args.text) });
+    expect((await postSigned(`${ferry.url}/slack/events`, SECRET, { form: { payload: JSON.stringify(payload) } })).status).toBe(200);
+    const listed = await replyMatching(ts, /^List servers:\n(?:• .*\n)*• srv-[a-z0-9]+ · web-01 · /);
+    expect(listed.args.channel).toBe('DREADER');
+  });
+
   it('starts a thread from /ferry and answers help from the catalog', async () => {
     const answer = await postSigned(`${ferry.url}/slack/events`, SECRET, { form: slack.slashCommand({ userId: READER, channelId: CHANNEL, text: 'help' }) });
     expect(answer.status).toBe(200);
