@@ -14,16 +14,28 @@ import { Conversations } from './conversations.ts';
 import { jobControls } from './job-controls.ts';
 import { ProgressReporter } from './progress-reporter.ts';
 import { SlackBot } from './slack/slack-bot.ts';
+import { VoiceCalls } from './voice/voice-calls.ts';
+import { voiceRoutes } from './voice/voice-routes.ts';
 
 // The bot's parts put together: the catalog's grammar, the dialogue with its state in Redis, who
 // may run what, the audit log, the caller, the progress reporter fed by the job events, and the
-// surfaces asked for.
+// surfaces asked for: Slack, the terminal, the voice webhooks.
 
 export interface SlackSettings {
   botToken: string;
   signingSecret?: string;
   appToken?: string;
   apiUrl?: string;
+}
+
+export interface VoiceSettings {
+  /** Twilio's webhook: its auth token and the public URL Twilio is given (FERRY_PUBLIC_URL). */
+  twilio: { authToken: string; publicUrl: string } | null;
+  /** VOICE_WEBHOOK_SECRET, for the generic transcript webhook. */
+  transcriptsSecret: string | null;
+  /** The Slack channel where each call gets a thread (FERRY_VOICE_CHANNEL). */
+  channel: string | null;
+  minConfidence: number;
 }
 
 export interface BotOptions {
@@ -34,6 +46,7 @@ export interface BotOptions {
   /** Servers other specs of the catalog may be called on. */
   callAllow: readonly string[];
   slack: SlackSettings | null;
+  voice: VoiceSettings | null;
   console: boolean;
   logger: Logger;
   env?: NodeJS.ProcessEnv;
@@ -61,11 +74,19 @@ export async function createBot(options: BotOptions): Promise<Bot> {
   const reporter = new ProgressReporter({ redis, controls: (recordId, paused) => jobControls(grammar, recordId, paused), logger: options.logger });
   const slack = options.slack ? new SlackBot({ ...options.slack, conversations, reporter, redis, logger: options.logger }) : null;
   const chat = options.console ? new ConsoleChat({ conversations, reporter }) : null;
+  const voice = options.voice;
+  if (voice && slack && !voice.channel) options.logger.warn('FERRY_VOICE_CHANNEL is not set: calls are not mirrored to Slack');
+  const calls = voice
+    ? new VoiceCalls({ conversations, reporter, redis, mirror: slack && voice.channel ? slack.callMirror(voice.channel) : null, minConfidence: voice.minConfidence, logger: options.logger })
+    : null;
   let bridge: JobEventBridge | null = null;
   let chatEnded: Promise<void> | null = null;
 
   return {
-    routes: (server) => slack?.routes(server),
+    routes: (server) => {
+      slack?.routes(server);
+      if (calls && voice) voiceRoutes(server, { calls, twilio: voice.twilio, transcriptsSecret: voice.transcriptsSecret, redis, logger: options.logger });
+    },
     get chatEnded() {
       return chatEnded;
     },
@@ -74,7 +95,10 @@ export async function createBot(options: BotOptions): Promise<Bot> {
       bridge.on((event) => reporter.handle(event));
       await slack?.start();
       chatEnded = chat?.run() ?? null;
-      options.logger.info({ operations: operations.length, slack: slack ? (options.slack?.appToken ? 'socket mode' : 'http') : 'off', console: chat !== null }, 'bot ready');
+      options.logger.info(
+        { operations: operations.length, slack: slack ? (options.slack?.appToken ? 'socket mode' : 'http') : 'off', console: chat !== null, voice: voice ? { twilio: voice.twilio !== null, transcripts: voice.transcriptsSecret !== null } : 'off' },
+        'bot ready',
+      );
     },
     async stop() {
       await slack?.stop();

@@ -21,6 +21,8 @@ export interface Place {
   conversation: string;
   /** The place as the audit log shows it (channel and thread, call id). */
   where: string;
+  /** Where jobs started here report their progress, when not to `conversation` (a call's Slack thread). */
+  reportTo?: string;
 }
 
 /** Who takes the turn. */
@@ -118,7 +120,7 @@ export class Conversations {
     const frame = this.grammar.byId.get(command.operationId)!;
     let result: InvokeResult;
     try {
-      result = await this.options.caller.call(frame.operation, command.params, place.conversation);
+      result = await this.options.caller.call(frame.operation, command.params, place.reportTo ?? place.conversation);
     } catch (error) {
       if (!(error instanceof InvokeError)) throw error;
       this.options.logger.warn({ operationId: frame.id, code: error.code, err: error.message }, 'a command could not be called');

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { DEFAULT_CATALOG } from '../api-catalog/loader.ts';
-import type { SlackSettings } from '../bot/bot-runtime.ts';
+import type { SlackSettings, VoiceSettings } from '../bot/bot-runtime.ts';
 import { DEFAULT_TARGET_HOST } from '../jobs/kinds.ts';
 
 /** Everything Ferry reads from its environment; the README's configuration table lists the same. */
@@ -21,6 +21,8 @@ export interface FerryConfig {
   apiUrl: string;
   /** Slack, when SLACK_BOT_TOKEN is set. */
   slack: SlackSettings | null;
+  /** The voice webhooks, when TWILIO_AUTH_TOKEN or VOICE_WEBHOOK_SECRET is set. */
+  voice: VoiceSettings | null;
   /** The specs the bot understands: Ferry's own, then those of FERRY_CATALOG. */
   catalog: string[];
   /** Servers the other specs may be called on (FERRY_CALL_ALLOW). */
@@ -86,6 +88,21 @@ function slack(env: NodeJS.ProcessEnv): SlackSettings | null {
   };
 }
 
+function voice(env: NodeJS.ProcessEnv): VoiceSettings | null {
+  const authToken = env.TWILIO_AUTH_TOKEN || null;
+  const transcriptsSecret = env.VOICE_WEBHOOK_SECRET || null;
+  if (!authToken && !transcriptsSecret) return null;
+  if (authToken && !env.FERRY_PUBLIC_URL) throw new ConfigError("set FERRY_PUBLIC_URL to the address Twilio calls (https://ferry.example.com): Twilio's signature covers it");
+  const minConfidence = env.FERRY_VOICE_MIN_CONFIDENCE ? Number(env.FERRY_VOICE_MIN_CONFIDENCE) : 0.5;
+  if (!(minConfidence >= 0 && minConfidence <= 1)) throw new ConfigError(`FERRY_VOICE_MIN_CONFIDENCE must be a number from 0 to 1, not ${JSON.stringify(env.FERRY_VOICE_MIN_CONFIDENCE)}`);
+  return {
+    twilio: authToken ? { authToken, publicUrl: httpUrl('FERRY_PUBLIC_URL', env.FERRY_PUBLIC_URL!) } : null,
+    transcriptsSecret,
+    channel: env.FERRY_VOICE_CHANNEL || null,
+    minConfidence,
+  };
+}
+
 const list = (text: string | undefined): string[] => (text ?? '').split(',').map((item) => item.trim()).filter(Boolean);
 
 export function readConfig(env: NodeJS.ProcessEnv = process.env): FerryConfig {
@@ -107,6 +124,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): FerryConfig {
     targetHost: targetHost(env.FERRY_TARGET_HOST),
     apiUrl: apiUrl(env.FERRY_API_URL),
     slack: slack(env),
+    voice: voice(env),
     catalog: [DEFAULT_CATALOG, ...list(env.FERRY_CATALOG).map((entry) => path.resolve(entry))],
     callAllow: list(env.FERRY_CALL_ALLOW),
   };

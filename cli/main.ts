@@ -10,7 +10,6 @@ import { startWorkers } from '../jobs/worker-runner.ts';
 import { startService } from '../service/server.ts';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { createBot, type Bot } from '../bot/bot-runtime.ts';
-import { SLACK_EVENTS_PATH } from '../bot/slack/slack-bot.ts';
 import { applianceCommand } from './appliance.ts';
 import { auditCommand } from './audit.ts';
 import { cloneCommand } from './clone.ts';
@@ -71,13 +70,13 @@ async function runService(config: FerryConfig, logger: Logger, redisUrl: string,
   return service.url;
 }
 
-/** The bot alone in HTTP mode still needs a port for Slack's requests. */
-async function serveSlackEndpoint(config: FerryConfig, logger: Logger, bot: Bot, stops: Stop[]): Promise<void> {
+/** The bot alone still needs a port for Slack's requests (in HTTP mode) and the voice webhooks. */
+async function serveBotEndpoints(config: FerryConfig, logger: Logger, bot: Bot, stops: Stop[]): Promise<void> {
   const server = Fastify({ loggerInstance: logger as FastifyBaseLogger });
   bot.routes(server);
   await server.listen({ host: config.host, port: config.port });
   stops.push(() => server.close());
-  logger.info({ port: config.port, path: SLACK_EVENTS_PATH }, 'slack endpoint listening');
+  logger.info({ host: config.host, port: config.port }, 'bot endpoints listening');
 }
 
 /** Which surface talks: Slack when configured, else the terminal when there is one (or when asked for), else none. */
@@ -86,13 +85,13 @@ type BotMode = 'none' | 'auto' | 'console';
 async function buildBot(config: FerryConfig, logger: Logger, redisUrl: string, mode: BotMode, ferryApiUrl: () => string): Promise<Bot | null> {
   if (mode === 'none') return null;
   const console = mode === 'console' || (!config.slack && process.stdin.isTTY === true);
-  if (!config.slack && !console) {
-    logger.info('Slack is not configured (SLACK_BOT_TOKEN) and the input is not a terminal: no chat surface runs (`ferry chat` talks on a pipe too)');
+  if (!config.slack && !config.voice && !console) {
+    logger.info('neither Slack (SLACK_BOT_TOKEN) nor voice (TWILIO_AUTH_TOKEN, VOICE_WEBHOOK_SECRET) is configured and the input is not a terminal: no bot surface runs (`ferry chat` talks on a pipe too)');
     return null;
   }
   // The log shares the terminal with the conversation: it says only what goes wrong unless asked for more.
   if (console && !process.env.FERRY_LOG_LEVEL) logger.level = 'warn';
-  return createBot({ redisUrl, ferryApiUrl, catalog: config.catalog, callAllow: config.callAllow, slack: mode === 'console' ? null : config.slack, console, logger });
+  return createBot({ redisUrl, ferryApiUrl, catalog: config.catalog, callAllow: config.callAllow, slack: mode === 'console' ? null : config.slack, voice: mode === 'console' ? null : config.voice, console, logger });
 }
 
 function runWorkers(config: FerryConfig, logger: Logger, redisUrl: string, stops: Stop[]): void {
@@ -135,7 +134,7 @@ async function launch(parts: { service: boolean; workers: boolean; bot: BotMode 
     let serviceUrl: string | null = null;
     const bot = await buildBot(config, logger, redisUrl, parts.bot, () => serviceUrl ?? config.apiUrl);
     if (parts.service) serviceUrl = await runService(config, logger, redisUrl, stops, bot);
-    else if (bot && config.slack?.signingSecret && parts.bot !== 'console') await serveSlackEndpoint(config, logger, bot, stops);
+    else if (bot && parts.bot !== 'console' && (config.slack?.signingSecret || config.voice)) await serveBotEndpoints(config, logger, bot, stops);
     if (parts.workers) runWorkers(config, logger, redisUrl, stops);
     if (bot) {
       stops.push(() => bot.stop());

@@ -12,6 +12,7 @@ interface DialogueWords {
   ordinals: Map<string, number>;
   choiceWords: string[][];
   help: string[][];
+  farewell: string[][];
 }
 
 /** The words of a reply: lower case, apostrophes made straight, punctuation gone. */
@@ -36,6 +37,7 @@ function load(): DialogueWords {
     ordinals: new Map(Object.entries(data.ordinals as Record<string, number>)),
     choiceWords: phrases(data.choiceWords),
     help: phrases(data.help),
+    farewell: phrases(data.farewell),
   };
 }
 
@@ -95,4 +97,9 @@ const MENTION = /<@[^>]*>|(?<![\w@])@[\w.-]+/g;
 /** True when the message asks what Ferry can do ("help", "what can you do?", "@ferry help please"), and nothing more: "help me migrate web-01" is a command. */
 export function isHelpRequest(text: string): boolean {
   return madeOf(wordsOf(text.replace(MENTION, ' ')), dialogueWords.help);
+}
+
+/** True when the words end a call ("that's all, thanks", "goodbye"). */
+export function isFarewell(text: string): boolean {
+  return madeOf(wordsOf(text), dialogueWords.farewell);
 }

@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { BotReply, Conversations, Place, Speaker } from '../conversations.ts';
 import type { ProgressReporter, ProgressSurface, ProgressView } from '../progress-reporter.ts';
+import type { CallMirror } from '../voice/voice-calls.ts';
 import { ACTIONS, answeredBlocks, progressBlocks, replyBlocks, type ControlValue } from './blocks.ts';
 import { boltLogger } from './bolt-logger.ts';
 import { firstDelivery } from './event-dedup.ts';
@@ -218,6 +219,29 @@ export class SlackBot {
       this.options.logger.warn({ channel: thread.channel, err: (error as Error).message }, 'could not post a reply in Slack');
     }
     if (reply.started?.jobId) this.options.reporter.track(conversationOf(thread), reply.started.recordId, reply.started.jobId, commandTs);
+  }
+
+  /** Threads in `channel` that mirror phone calls: what was said and answered, and the progress of their jobs. */
+  callMirror(channel: string): CallMirror {
+    return {
+      open: async (callId, callerId) => {
+        const posted = await this.client.chat.postMessage({ channel, text: `📞 Call from ${escaped(callerId)} (${escaped(callId)})` });
+        const thread: SlackThread = { team: await this.teamId(), channel: posted.channel ?? channel, threadTs: posted.ts! };
+        return { conversation: conversationOf(thread), rootRef: posted.ts! };
+      },
+      post: async (conversation, text) => {
+        const thread = threadOf(conversation)!;
+        await this.client.chat.postMessage({ channel: thread.channel, thread_ts: thread.threadTs, text: escaped(text) });
+      },
+    };
+  }
+
+  private teamIdOnce: Promise<string> | null = null;
+
+  /** The workspace of the bot token, for conversation ids of threads Ferry opens itself. */
+  private teamId(): Promise<string> {
+    this.teamIdOnce ??= this.client.auth.test().then((answer) => answer.team_id ?? 'T');
+    return this.teamIdOnce;
   }
 
   private async isOurThread(channel: string, threadTs: string): Promise<boolean> {
