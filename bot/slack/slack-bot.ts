@@ -57,6 +57,7 @@ export class SlackBot {
   private readonly receiver: HTTPReceiver | null;
   private readonly groups: UserGroups;
   private botUserId: string | undefined;
+  private teamIdOnce: Promise<string> | null = null;
 
   constructor(private readonly options: SlackBotOptions) {
     const logger = boltLogger(options.logger);
@@ -236,11 +237,14 @@ export class SlackBot {
     };
   }
 
-  private teamIdOnce: Promise<string> | null = null;
-
   /** The workspace of the bot token, for conversation ids of threads Ferry opens itself. */
   private teamId(): Promise<string> {
-    this.teamIdOnce ??= this.client.auth.test().then((answer) => answer.team_id ?? 'T');
+    this.teamIdOnce ??= this.client.auth.test().then((answer) => {
+      if (!answer.team_id) throw new Error('Slack did not say which workspace the bot token belongs to (auth.test gave no team_id)');
+      return answer.team_id;
+    });
+    // A failed lookup is asked again next time rather than remembered.
+    this.teamIdOnce.catch(() => (this.teamIdOnce = null));
     return this.teamIdOnce;
   }
 
