@@ -1,5 +1,5 @@
 import type { JobProgress } from '../jobs/progress.ts';
-import { formatBytes, formatDuration, formatRate } from './figures.ts';
+import { formatBytes, formatDuration, formatRate } from '../jobs/figures.ts';
 
 // A job's progress as one short block of text, the same in a Slack message and on a terminal:
 // a bar, the percentage, the bytes, the rate, the time left and the phase.

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
-import { formatBytes } from '../bot/figures.ts';
+import { formatBytes } from '../jobs/figures.ts';
 import { CloneSession, DEFAULT_REQUEST_SIZE, DEFAULT_STREAMS, parseServeAddress, type ServeAddress } from '../disk/engine/clone-session.ts';
 import type { EngineEvent, EngineSummary } from '../disk/engine/engine.ts';
 import { readConfig } from './config.ts';

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CloneSession } from '../disk/engine/clone-session.ts';
 import type { EngineEvent, EnginePhase, EngineStats, EngineSummary } from '../disk/engine/engine.ts';
+import { formatBytes, formatDuration } from './figures.ts';
 import { findProgram, QEMU_BINARY, startGuestVm, type GuestVm } from './guest-vm.ts';
 import type { MigrationRecord, MigrationTransfer, ServerRecord } from './record-types.ts';
 import type { RecordStore } from './records.ts';
@@ -142,7 +143,7 @@ class MigrationRun {
       phase: stats.paused ? 'paused' : stats.phase,
       done: verifying ? stats.verifiedBytes : stats.presentBytes,
       total: stats.size,
-      message: verifying ? 'comparing the copy with the source' : `${stats.fetchedBytes} bytes fetched, ${stats.zeroBytes} bytes of holes skipped`,
+      message: verifying ? 'comparing the copy with the source' : `${formatBytes(stats.fetchedBytes)} fetched, ${formatBytes(stats.zeroBytes)} of holes skipped`,
     });
   }
 
@@ -244,7 +245,7 @@ async function migrate(context: JobContext, env: MigrateEnvironment): Promise<un
 
   const transfer = transferOf(summary);
   const done = await records.update<MigrationRecord>('migrations', migration.id, { status: 'completed', statusReason: null, transfer }, { from: NEXT_FROM.completed! });
-  await context.report({ phase: 'completed', done: summary.size, total: summary.size, message: `copied in ${summary.seconds.toFixed(1)} s` });
+  await context.report({ phase: 'completed', done: summary.size, total: summary.size, message: `copied in ${formatDuration(summary.seconds)}` });
   logger.info({ ...transfer, seconds: summary.seconds, recorded: done.ok }, 'migration completed');
   await run.serveUntilCutover();
   await run.stopVm();

@@ -2,7 +2,7 @@ import os from 'node:os';
 import readline from 'node:readline';
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { BotReply, Conversations, Place, Speaker } from '../conversations.ts';
-import { formatBytes, formatDuration, formatRate } from '../figures.ts';
+import { formatBytes, formatDuration, formatRate } from '../../jobs/figures.ts';
 import type { ProgressReporter, ProgressSurface, ProgressView } from '../progress-reporter.ts';
 
 // The conversation on a terminal: a line typed is a message, replies are printed, a confirmation

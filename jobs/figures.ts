@@ -1,4 +1,4 @@
-// Figures as people read them in a chat message or on a terminal: binary sizes as disk tools print
+// Figures as people read them in a progress report, a chat message or on a terminal: binary sizes as disk tools print
 // them, rates per second, durations in the two largest units.
 
 export function formatBytes(bytes: number): string {
