@@ -91,6 +91,12 @@ describe('decide', () => {
     }
   });
 
+  it("lets the terminal's user run everything: they hold the machine already", async () => {
+    const auth = await Authorisation.fromEnv({});
+    expect(auth.decide({ terminal: true }, frame('deleteImage'))).toEqual({ allowed: true });
+    expect(auth.decide({ terminal: false }, frame('deleteImage')).allowed).toBe(false);
+  });
+
   it('grants by user, group and channel, taking the highest', async () => {
     const auth = await authorisationOf(FILE);
     expect(auth.decide({ userId: 'U0CHANGE1' }, frame('startMigration'))).toEqual({ allowed: true });
