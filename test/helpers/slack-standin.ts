@@ -1,6 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
 
 /**
  * A local stand-in for Slack's Web API (and for the response_url endpoint Slack hands out with interactions),
@@ -92,6 +93,15 @@ export interface SlackStandin {
   blockAction(opts: BlockActionOptions): Record<string, unknown>;
   /** The form fields of a slash command, with a response_url served by this stand-in. */
   slashCommand(opts: SlashCommandOptions): Record<string, string>;
+  /**
+   * Socket Mode: `apps.connections.open` (with an `xapp-` token) answers a WebSocket URL on this
+   * stand-in, which greets with `hello` as Slack does. `send` delivers an envelope to the connected
+   * app and resolves with its acknowledgement (the `payload` it sent back, if any).
+   */
+  socket: {
+    connected(timeoutMs?: number): Promise<void>;
+    send(type: 'events_api' | 'interactive' | 'slash_commands', payload: Record<string, unknown>, timeoutMs?: number): Promise<Record<string, unknown> | undefined>;
+  };
   close(): Promise<void>;
 }
 
@@ -111,6 +121,7 @@ const JSON_FIELDS = new Set([
 
 const API_PREFIX = '/api/';
 const RESPONSE_PREFIX = '/response/';
+const SOCKET_PATH = '/socket';
 const VERIFICATION_TOKEN = 'ferry-verification-token';
 
 type Handler = (args: Record<string, unknown>) => Record<string, unknown>;
@@ -185,7 +196,24 @@ export async function startSlackStandin(options: SlackStandinOptions = {}): Prom
   const nextResponseUrl = (): string => `${baseUrl}${RESPONSE_PREFIX}${++responseUrlCounter}`;
   const actionTs = (): string => (Date.now() / 1000).toFixed(6);
 
+  const wss = new WebSocketServer({ noServer: true });
+  let socketClient: WebSocket | null = null;
+  const socketWaiters = new Set<() => void>();
+  const acks = new Map<string, (payload: Record<string, unknown> | undefined) => void>();
+  let envelopeCounter = 0;
+  wss.on('connection', (client) => {
+    socketClient = client;
+    client.on('message', (data) => {
+      const message = JSON.parse(String(data)) as { envelope_id?: string; payload?: Record<string, unknown> };
+      if (message.envelope_id) acks.get(message.envelope_id)?.(message.payload);
+    });
+    client.send(JSON.stringify({ type: 'hello', num_connections: 1, debug_info: { host: 'standin', approximate_connection_time: 3600 }, connection_info: { app_id: apiAppId } }));
+    for (const waiter of socketWaiters) waiter();
+    socketWaiters.clear();
+  });
+
   const handlers: Record<string, Handler> = {
+    'apps.connections.open': () => (lastToken?.startsWith('xapp-') ? { ok: true, url: `${baseUrl.replace('http', 'ws')}${SOCKET_PATH}` } : { ok: false, error: 'invalid_auth' }),
     'auth.test': () => ({
       ok: true,
       url: 'https://ferry-test.slack.com/',
@@ -374,6 +402,10 @@ export async function startSlackStandin(options: SlackStandinOptions = {}): Prom
       else res.destroy();
     });
   });
+  server.on('upgrade', (req, socket, head) => {
+    if ((req.url ?? '').split('?')[0] !== SOCKET_PATH) return socket.destroy();
+    wss.handleUpgrade(req, socket, head, (client) => wss.emit('connection', client, req));
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
@@ -409,6 +441,32 @@ export async function startSlackStandin(options: SlackStandinOptions = {}): Prom
         };
         waiters.add(waiter);
       });
+    },
+    socket: {
+      connected(timeoutMs = 5000) {
+        if (socketClient) return Promise.resolve();
+        return new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error('slack stand-in: no Socket Mode connection')), timeoutMs);
+          socketWaiters.add(() => {
+            clearTimeout(timer);
+            resolve();
+          });
+        });
+      },
+      send(type, payload, timeoutMs = 3000) {
+        if (!socketClient) return Promise.reject(new Error('slack stand-in: no Socket Mode connection'));
+        const envelopeId = `env-${++envelopeCounter}`;
+        const acked = new Promise<Record<string, unknown> | undefined>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`slack stand-in: envelope ${envelopeId} was not acknowledged within ${timeoutMs} ms`)), timeoutMs);
+          acks.set(envelopeId, (ack) => {
+            clearTimeout(timer);
+            acks.delete(envelopeId);
+            resolve(ack);
+          });
+        });
+        socketClient.send(JSON.stringify({ envelope_id: envelopeId, type, payload, accepts_response_payload: type !== 'events_api', retry_attempt: 0, retry_reason: '' }));
+        return acked;
+      },
     },
     callsOf(method) {
       return calls.filter((call) => call.method === method);
@@ -488,6 +546,8 @@ export async function startSlackStandin(options: SlackStandinOptions = {}): Prom
         waiter.reject(new Error('slack stand-in closed'));
       }
       waiters.clear();
+      for (const client of wss.clients) client.terminate();
+      wss.close();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
