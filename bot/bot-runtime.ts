@@ -13,6 +13,7 @@ import { ConsoleChat } from './console/console-chat.ts';
 import { Conversations } from './conversations.ts';
 import { jobControls } from './job-controls.ts';
 import { ProgressReporter } from './progress-reporter.ts';
+import { recordEndings } from './record-endings.ts';
 import { SlackBot } from './slack/slack-bot.ts';
 import { VoiceCalls } from './voice/voice-calls.ts';
 import { voiceRoutes } from './voice/voice-routes.ts';
@@ -94,6 +95,11 @@ export async function createBot(options: BotOptions): Promise<Bot> {
       bridge = await JobEventBridge.start(options.redisUrl);
       bridge.on((event) => reporter.handle(event));
       await slack?.start();
+      // Jobs that ended while no bot listened get their final state now; this may take a while, so it runs on its own.
+      void reporter
+        .resume(recordEndings(grammar, caller))
+        .then((finished) => finished > 0 && options.logger.info({ finished }, 'progress messages of jobs that ended meanwhile brought to their end'))
+        .catch((error: Error) => options.logger.warn({ err: error.message }, 'could not look up the jobs of earlier progress messages'));
       chatEnded = chat?.run() ?? null;
       options.logger.info(
         { operations: operations.length, slack: slack ? (options.slack?.appToken ? 'socket mode' : 'http') : 'off', console: chat !== null, voice: voice ? { twilio: voice.twilio !== null, transcripts: voice.transcriptsSecret !== null } : 'off' },

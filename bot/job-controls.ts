@@ -1,4 +1,5 @@
 import type { CommandFrame, Grammar } from '../nlu/frame.ts';
+import { prefixedAlternatives } from '../nlu/param-matcher.ts';
 
 // The buttons under a job's progress message. They are found in the catalog, not named in code:
 // the operations that pause, resume or cancel a record, by their verb and an id parameter whose
@@ -16,12 +17,15 @@ const CONTROLS = [
   { verb: 'cancel', label: 'Cancel', whenPaused: null },
 ] as const;
 
-/** The single required parameter of `frame` that names the record, or null. */
-function recordParam(frame: CommandFrame, recordId: string): string | null {
+/**
+ * The single required parameter of `frame` that names the record, or null. Its pattern must take
+ * the id by its prefix (^mig-…): a pattern loose enough for any name (a server's) takes every id.
+ */
+export function recordParam(frame: CommandFrame, recordId: string): string | null {
   const required = frame.params.filter((param) => param.required);
   if (required.length !== 1) return null;
   const param = required[0]!;
-  return param.pattern && new RegExp(param.pattern).test(recordId) ? param.name : null;
+  return prefixedAlternatives(param.pattern).some((alternative) => alternative.regex.test(recordId)) ? param.name : null;
 }
 
 /** Pause (or Resume while paused) and Cancel for the record, as far as the catalog has them. */

@@ -33,6 +33,8 @@ export interface ProgressSurface {
 
 interface Stored {
   conversation: string;
+  recordId: string;
+  jobId: string;
   message: string | null;
   startedAt: number;
   commandRef: string | null;
@@ -43,9 +45,13 @@ interface Stored {
 
 type Render = (stored: Stored) => ProgressView;
 
+/** How a job's record says it ended, for `resume`. */
+export type RecordEnding = { outcome: 'completed' } | Exclude<JobEnding, { outcome: 'completed' }>;
+
 interface Live {
   key: string;
   recordId: string;
+  jobId: string;
   conversation: string;
   surface: ProgressSurface;
   commandRef: string | null;
@@ -108,16 +114,39 @@ export class ProgressReporter {
     if (!live) return;
     if (event.type === 'progress') live.progress = event.progress;
     if (event.type === 'active' || event.type === 'progress') return this.offer(live, () => this.running(live), false);
-    const ending = (stored: Stored): JobEnding => {
-      if (event.type === 'failed') return { outcome: 'failed', reason: event.reason };
-      const result = event.result as { outcome?: unknown } | null;
-      if (result?.outcome === 'cancelled') return { outcome: 'cancelled' };
-      return { outcome: 'completed', seconds: (this.now() - stored.startedAt) / 1000, bytes: live.progress?.total ?? stored.total };
-    };
+    if (event.type === 'failed') return this.finish(live, { outcome: 'failed', reason: event.reason });
+    const result = event.result as { outcome?: unknown } | null;
+    this.finish(live, result?.outcome === 'cancelled' ? { outcome: 'cancelled' } : 'completed');
+  }
+
+  /**
+   * After a restart: the jobs whose messages are not at their end yet are looked up, and those that
+   * ended while no bot was listening get their final state now (their events are gone). Answers
+   * how many were finished.
+   */
+  async resume(lookup: (recordId: string) => Promise<RecordEnding | null>): Promise<number> {
+    let finished = 0;
+    for await (const keys of this.options.redis.scanStream({ match: `${KEY_PREFIX}*`, count: 200 }) as AsyncIterable<string[]>) {
+      for (const key of keys) {
+        const text = await this.options.redis.get(key);
+        const stored = text ? (JSON.parse(text) as Partial<Stored>) : null;
+        if (!stored?.recordId || !stored.jobId || !stored.conversation || stored.ended || stored.message === null) continue;
+        const ending = await lookup(stored.recordId).catch(() => null);
+        const live = ending ? this.liveOf(stored.conversation, stored.recordId, stored.jobId) : null;
+        if (!live || !ending) continue;
+        this.finish(live, ending.outcome === 'completed' ? 'completed' : ending);
+        finished += 1;
+      }
+    }
+    return finished;
+  }
+
+  /** The final view; a completed job's duration and average rate are taken from what was stored. */
+  private finish(live: Live, ending: Exclude<JobEnding, { outcome: 'completed' }> | 'completed'): void {
     this.offer(
       live,
       (stored) => {
-        const ended = ending(stored);
+        const ended: JobEnding = ending === 'completed' ? { outcome: 'completed', seconds: (this.now() - stored.startedAt) / 1000, bytes: live.progress?.total ?? stored.total } : ending;
         return { recordId: live.recordId, text: endingText(live.recordId, ended), progress: live.progress, ending: ended.outcome, controls: [] };
       },
       true,
@@ -137,7 +166,7 @@ export class ProgressReporter {
     if (existing) return existing;
     const surface = this.surfaces.find((candidate) => candidate.owns(conversation));
     if (!surface) return null;
-    const live: Live = { key, recordId, conversation, surface, commandRef: null, progress: null, latest: null, timer: null, lastSentAt, chain: Promise.resolve(), closing: false };
+    const live: Live = { key, recordId, jobId, conversation, surface, commandRef: null, progress: null, latest: null, timer: null, lastSentAt, chain: Promise.resolve(), closing: false };
     this.live.set(key, live);
     return live;
   }
@@ -189,7 +218,9 @@ export class ProgressReporter {
 
   private async load(live: Live): Promise<Stored> {
     const text = await this.options.redis.get(live.key);
-    const stored: Stored = text ? (JSON.parse(text) as Stored) : { conversation: live.conversation, message: null, startedAt: this.now(), commandRef: null, total: 0, ended: false };
+    const stored: Stored = text
+      ? (JSON.parse(text) as Stored)
+      : { conversation: live.conversation, recordId: live.recordId, jobId: live.jobId, message: null, startedAt: this.now(), commandRef: null, total: 0, ended: false };
     stored.commandRef ??= live.commandRef;
     return stored;
   }

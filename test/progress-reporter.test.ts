@@ -158,6 +158,39 @@ describe('the progress message', () => {
     expect(restarted.surface.sent[2]!.commandRef).toBe('command-ts');
   });
 
+  it('brings to its end, after a restart, the message of a job that ended while no bot listened', async () => {
+    const clock = { now: 5_000_000 };
+    const first = reporterWith(clock);
+    const [done, running] = [`job-${++jobs}`, `job-${++jobs}`];
+    first.reporter.track('test:thread', 'mig-res1', done, 'command-ts');
+    first.reporter.track('test:thread', 'mig-res2', running, null);
+    await advance(clock, 0);
+    await first.reporter.close();
+
+    const restarted = reporterWith(clock);
+    const looked: string[] = [];
+    const finished = await restarted.reporter.resume(async (recordId) => {
+      looked.push(recordId);
+      return recordId === 'mig-res1' ? { outcome: 'failed', reason: 'the worker lost its disk' } : null;
+    });
+    await advance(clock, 0);
+    await restarted.reporter.close();
+    expect(finished).toBe(1);
+    expect(looked.sort()).toEqual(['mig-res1', 'mig-res2']);
+    expect(restarted.surface.sent.map((sent) => [sent.kind, sent.view.text])).toEqual([
+      ['update', 'mig-res1 failed: the worker lost its disk'],
+      ['ended', 'mig-res1 failed: the worker lost its disk'],
+    ]);
+    // Once at its end, a message is not looked up again.
+    const again = reporterWith(clock);
+    const lookedAgain: string[] = [];
+    await again.reporter.resume(async (recordId) => {
+      lookedAgain.push(recordId);
+      return null;
+    });
+    expect(lookedAgain).toEqual(['mig-res2']);
+  });
+
   it('leaves alone jobs of conversations no surface owns', async () => {
     const clock = { now: 4_000_000 };
     const { reporter, surface } = reporterWith(clock);
