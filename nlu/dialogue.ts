@@ -56,6 +56,12 @@ export type Permit = (frame: CommandFrame) => string | null;
 
 const ANYONE: Permit = () => null;
 
+/** The state a turn works on, and whether the one taking it may run an operation. */
+interface TurnInProgress {
+  state: ConversationState;
+  permit: Permit;
+}
+
 export interface DialogueOptions {
   grammar: Grammar;
   store: ConversationStore;
@@ -77,8 +83,6 @@ export class Dialogue {
   private readonly minConfidence: number;
   /** The turn each conversation is taking: turns of one conversation run one after the other. */
   private readonly turns = new Map<string, Promise<unknown>>();
-  /** Who takes the turn being computed; steps run synchronously, one at a time, so one field serves. */
-  private permit: Permit = ANYONE;
 
   constructor(options: DialogueOptions) {
     this.grammar = options.grammar;
@@ -89,23 +93,23 @@ export class Dialogue {
 
   /** The next turn after the user said `text`. */
   handle(conversationId: string, text: string, permit: Permit = ANYONE): Promise<Turn> {
-    return this.turn(conversationId, permit, (state) => this.reply(state, text));
+    return this.turn(conversationId, permit, (turn) => this.reply(turn, text));
   }
 
   /** A yes or no given by a button rather than in words. */
   confirm(conversationId: string, yes: boolean, permit: Permit = ANYONE): Promise<Turn> {
-    return this.turn(conversationId, permit, (state) => {
-      if (state.pending?.awaiting !== 'confirmation') return { kind: 'not-understood', message: NOTHING_TO_CONFIRM };
-      return this.answerConfirmation(state, state.pending, yes);
+    return this.turn(conversationId, permit, (turn) => {
+      if (turn.state.pending?.awaiting !== 'confirmation') return { kind: 'not-understood', message: NOTHING_TO_CONFIRM };
+      return this.answerConfirmation(turn, turn.state.pending, yes);
     });
   }
 
   /** One of the offered operations picked by a button: the original utterance is read again as that operation. */
   choose(conversationId: string, operationId: string, permit: Permit = ANYONE): Promise<Turn> {
-    return this.turn(conversationId, permit, (state) => {
-      const pending = state.pending;
+    return this.turn(conversationId, permit, (turn) => {
+      const pending = turn.state.pending;
       if (pending?.awaiting !== 'choice' || !pending.operationIds.includes(operationId)) return { kind: 'not-understood', message: CHOICE_CLOSED };
-      return this.chosen(state, pending, operationId, {});
+      return this.chosen(turn, pending, operationId, {});
     });
   }
 
@@ -115,26 +119,25 @@ export class Dialogue {
    */
   async propose(conversationId: string, command: Command, utterance: string, permit: Permit = ANYONE): Promise<Turn> {
     if (!this.grammar.byId.has(command.operationId)) throw new RangeError(`the catalog has no operation ${command.operationId}`);
-    return this.turn(conversationId, permit, (state) => this.accept(state, command, utterance));
+    return this.turn(conversationId, permit, (turn) => this.accept(turn, command, utterance));
   }
 
   /** What a command the surface ran returned: its id becomes what "it" refers to. */
   async recordResult(conversationId: string, operationId: string, result: unknown): Promise<void> {
-    await this.turn(conversationId, ANYONE, (state) => {
+    await this.turn(conversationId, ANYONE, (turn) => {
       const frame = this.grammar.byId.get(operationId);
-      if (frame) rememberResult(state.lastResources, this.grammar, frame, result);
+      if (frame) rememberResult(turn.state.lastResources, this.grammar, frame, result);
     });
   }
 
   /** Runs `step` on the conversation's state and saves the state, one turn per conversation at a time. */
-  private turn<T>(conversationId: string, permit: Permit, step: (state: ConversationState) => T): Promise<T> {
+  private turn<T>(conversationId: string, permit: Permit, step: (turn: TurnInProgress) => T): Promise<T> {
     const previous = this.turns.get(conversationId) ?? Promise.resolve();
     const current = previous.then(async () => {
-      const state = await this.store.load(conversationId);
-      if (state.pending && !this.pendingIsKnown(state.pending)) state.pending = null;
-      this.permit = permit;
-      const result = step(state);
-      await this.store.save(conversationId, state);
+      const loaded = await this.store.load(conversationId);
+      if (loaded.pending && !this.pendingIsKnown(loaded.pending)) loaded.pending = null;
+      const result = step({ state: loaded, permit });
+      await this.store.save(conversationId, loaded);
       return result;
     });
     const settled = current.then(
@@ -163,12 +166,12 @@ export class Dialogue {
     return cancelledMessage(this.grammar, this.frame(command.operationId), command.params);
   }
 
-  private context(state: ConversationState): UnderstandingContext {
-    return { lastResources: state.lastResources };
+  private context(turn: TurnInProgress): UnderstandingContext {
+    return { lastResources: turn.state.lastResources };
   }
 
-  private interpret(state: ConversationState, text: string): Interpretation {
-    return understand(this.grammar, text, this.context(state));
+  private interpret(turn: TurnInProgress, text: string): Interpretation {
+    return understand(this.grammar, text, this.context(turn));
   }
 
   /** True when the interpretation is sure enough to replace what is pending. */
@@ -176,61 +179,61 @@ export class Dialogue {
     return interpretation.operationId !== null && interpretation.confidence >= this.minConfidence;
   }
 
-  private reply(state: ConversationState, text: string): Turn {
+  private reply(turn: TurnInProgress, text: string): Turn {
     const said = conversationReply(text);
-    if (said === 'abandon') return this.abandon(state);
-    const pending = state.pending;
-    if (!pending) return this.newCommand(state, text, this.interpret(state, text));
-    if (pending.awaiting === 'answer') return this.answerQuestion(state, pending, text);
-    if (pending.awaiting === 'confirmation') return said ? this.answerConfirmation(state, pending, said === 'yes') : this.otherThanYesOrNo(state, pending, text);
-    return this.answerChoice(state, pending, text);
+    if (said === 'abandon') return this.abandon(turn);
+    const pending = turn.state.pending;
+    if (!pending) return this.newCommand(turn, text, this.interpret(turn, text));
+    if (pending.awaiting === 'answer') return this.answerQuestion(turn, pending, text);
+    if (pending.awaiting === 'confirmation') return said ? this.answerConfirmation(turn, pending, said === 'yes') : this.otherThanYesOrNo(turn, pending, text);
+    return this.answerChoice(turn, pending, text);
   }
 
-  private abandon(state: ConversationState): Turn {
-    const pending = state.pending;
-    state.pending = null;
+  private abandon(turn: TurnInProgress): Turn {
+    const pending = turn.state.pending;
+    turn.state.pending = null;
     if (!pending) return { kind: 'cancelled', message: NOTHING_TO_CANCEL };
     if (pending.awaiting === 'choice') return { kind: 'cancelled', message: CHOICE_CANCELLED };
     return { kind: 'cancelled', message: this.cancelled(pending.command) };
   }
 
-  private newCommand(state: ConversationState, text: string, interpretation: Interpretation): Turn {
-    state.pending = null;
+  private newCommand(turn: TurnInProgress, text: string, interpretation: Interpretation): Turn {
+    turn.state.pending = null;
     if (interpretation.operationId === null) return { kind: 'not-understood', message: notUnderstoodMessage(this.grammar) };
     const close = interpretation.alternatives.filter((other) => interpretation.confidence - other.confidence <= this.closeMargin);
     if (close.length > 0) {
       const operationIds = [interpretation.operationId, ...close.map((other) => other.operationId)].slice(0, MAX_CHOICES);
-      state.pending = { awaiting: 'choice', utterance: text, operationIds };
+      turn.state.pending = { awaiting: 'choice', utterance: text, operationIds };
       return this.choiceTurn(operationIds, false);
     }
-    return this.accept(state, { operationId: interpretation.operationId, params: interpretation.params }, text);
+    return this.accept(turn, { operationId: interpretation.operationId, params: interpretation.params }, text);
   }
 
   /** Takes the command as the user means it, and goes on to what it still needs. */
-  private accept(state: ConversationState, command: Command, utterance: string): Turn {
+  private accept(turn: TurnInProgress, command: Command, utterance: string): Turn {
     const frame = this.frame(command.operationId);
-    rememberGivenIds(state.lastResources, frame, command.params);
-    const refusal = this.permit(frame);
+    rememberGivenIds(turn.state.lastResources, frame, command.params);
+    const refusal = turn.permit(frame);
     if (refusal !== null) {
-      state.pending = null;
+      turn.state.pending = null;
       return { kind: 'refused', message: refusal };
     }
-    return this.proceed(state, command, utterance);
+    return this.proceed(turn, command, utterance);
   }
 
   /** The next step of a command: a question for the first missing required parameter, a confirmation, or running it. */
-  private proceed(state: ConversationState, command: Command, utterance: string): Turn {
+  private proceed(turn: TurnInProgress, command: Command, utterance: string): Turn {
     const frame = this.frame(command.operationId);
     const missing = frame.params.find((param) => param.required && command.params[param.name] === undefined);
     if (missing) {
-      state.pending = { awaiting: 'answer', command, param: missing.name, utterance };
+      turn.state.pending = { awaiting: 'answer', command, param: missing.name, utterance };
       return this.askTurn(missing, command, question(frame, missing));
     }
     if (frame.changesState) {
-      state.pending = { awaiting: 'confirmation', command, utterance };
+      turn.state.pending = { awaiting: 'confirmation', command, utterance };
       return { kind: 'confirm', command, prompt: confirmationPrompt(this.grammar, frame, command.params) };
     }
-    state.pending = null;
+    turn.state.pending = null;
     return { kind: 'run', command, utterance };
   }
 
@@ -239,34 +242,34 @@ export class Dialogue {
     return { kind: 'ask', param, question: text, ...(choices ? { choices } : {}), command };
   }
 
-  private answerQuestion(state: ConversationState, pending: Extract<Pending, { awaiting: 'answer' }>, text: string): Turn {
+  private answerQuestion(turn: TurnInProgress, pending: Extract<Pending, { awaiting: 'answer' }>, text: string): Turn {
     const frame = this.frame(pending.command.operationId);
     const param = frame.params.find((candidate) => candidate.name === pending.param)!;
     const value = extractValue(this.grammar, param, text);
     if (value !== undefined) {
       const command = { ...pending.command, params: { ...pending.command.params, [param.name]: value } };
-      return this.accept(state, command, pending.utterance);
+      return this.accept(turn, command, pending.utterance);
     }
-    const other = this.interpret(state, text);
-    if (this.isNewCommand(other)) return this.newCommand(state, text, other);
+    const other = this.interpret(turn, text);
+    if (this.isNewCommand(other)) return this.newCommand(turn, text, other);
     return this.askTurn(param, pending.command, questionAgain(frame, param));
   }
 
-  private answerConfirmation(state: ConversationState, pending: Extract<Pending, { awaiting: 'confirmation' }>, yes: boolean): Turn {
+  private answerConfirmation(turn: TurnInProgress, pending: Extract<Pending, { awaiting: 'confirmation' }>, yes: boolean): Turn {
     if (yes) {
       // Someone not allowed pressed Confirm: the command stays pending for someone who is.
-      const refusal = this.permit(this.frame(pending.command.operationId));
+      const refusal = turn.permit(this.frame(pending.command.operationId));
       if (refusal !== null) return { kind: 'refused', message: refusal };
-      state.pending = null;
+      turn.state.pending = null;
       return { kind: 'run', command: pending.command, utterance: pending.utterance };
     }
-    state.pending = null;
+    turn.state.pending = null;
     return { kind: 'cancelled', message: this.cancelled(pending.command) };
   }
 
-  private otherThanYesOrNo(state: ConversationState, pending: Extract<Pending, { awaiting: 'confirmation' }>, text: string): Turn {
-    const other = this.interpret(state, text);
-    if (this.isNewCommand(other)) return this.newCommand(state, text, other);
+  private otherThanYesOrNo(turn: TurnInProgress, pending: Extract<Pending, { awaiting: 'confirmation' }>, text: string): Turn {
+    const other = this.interpret(turn, text);
+    if (this.isNewCommand(other)) return this.newCommand(turn, text, other);
     const frame = this.frame(pending.command.operationId);
     return { kind: 'confirm', command: pending.command, prompt: yesOrNoAgain(confirmationPrompt(this.grammar, frame, pending.command.params)) };
   }
@@ -275,18 +278,18 @@ export class Dialogue {
    * A reply to a choice: "the second one", or words that name one of the operations ("show the pipeline"),
    * whose parameters are added to the original utterance's; else a new command, or the choice again.
    */
-  private answerChoice(state: ConversationState, pending: Extract<Pending, { awaiting: 'choice' }>, text: string): Turn {
+  private answerChoice(turn: TurnInProgress, pending: Extract<Pending, { awaiting: 'choice' }>, text: string): Turn {
     const ordinal = ordinalChoice(text);
-    if (ordinal !== null && ordinal <= pending.operationIds.length) return this.chosen(state, pending, pending.operationIds[ordinal - 1]!, {});
-    const other = this.interpret(state, text);
-    if (other.operationId !== null && pending.operationIds.includes(other.operationId)) return this.chosen(state, pending, other.operationId, other.params);
-    if (this.isNewCommand(other)) return this.newCommand(state, text, other);
+    if (ordinal !== null && ordinal <= pending.operationIds.length) return this.chosen(turn, pending, pending.operationIds[ordinal - 1]!, {});
+    const other = this.interpret(turn, text);
+    if (other.operationId !== null && pending.operationIds.includes(other.operationId)) return this.chosen(turn, pending, other.operationId, other.params);
+    if (this.isNewCommand(other)) return this.newCommand(turn, text, other);
     return this.choiceTurn(pending.operationIds, true);
   }
 
-  private chosen(state: ConversationState, pending: Extract<Pending, { awaiting: 'choice' }>, operationId: string, said: Record<string, unknown>): Turn {
-    const original = understand(this.grammar, pending.utterance, this.context(state), { operationId });
-    return this.accept(state, { operationId, params: { ...original.params, ...said } }, pending.utterance);
+  private chosen(turn: TurnInProgress, pending: Extract<Pending, { awaiting: 'choice' }>, operationId: string, said: Record<string, unknown>): Turn {
+    const original = understand(this.grammar, pending.utterance, this.context(turn), { operationId });
+    return this.accept(turn, { operationId, params: { ...original.params, ...said } }, pending.utterance);
   }
 
   private choiceTurn(operationIds: readonly string[], again: boolean): Turn {
