@@ -82,15 +82,16 @@ async function serveBotEndpoints(config: FerryConfig, logger: Logger, bot: Bot, 
 /** Which surface talks: Slack when configured, else the terminal when there is one (or when asked for), else none. */
 type BotMode = 'none' | 'auto' | 'console';
 
+/** True when the bot talks on this terminal. */
+const onTerminal = (config: FerryConfig, mode: BotMode): boolean => mode === 'console' || (mode === 'auto' && !config.slack && process.stdin.isTTY === true);
+
 async function buildBot(config: FerryConfig, logger: Logger, redisUrl: string, mode: BotMode, ferryApiUrl: () => string): Promise<Bot | null> {
   if (mode === 'none') return null;
-  const console = mode === 'console' || (!config.slack && process.stdin.isTTY === true);
+  const console = onTerminal(config, mode);
   if (!config.slack && !config.voice && !console) {
     logger.info('neither Slack (SLACK_BOT_TOKEN) nor voice (TWILIO_AUTH_TOKEN, VOICE_WEBHOOK_SECRET) is configured and the input is not a terminal: no bot surface runs (`ferry chat` talks on a pipe too)');
     return null;
   }
-  // The log shares the terminal with the conversation: it says only what goes wrong unless asked for more.
-  if (console && !process.env.FERRY_LOG_LEVEL) logger.level = 'warn';
   return createBot({ redisUrl, ferryApiUrl, catalog: config.catalog, callAllow: config.callAllow, slack: mode === 'console' ? null : config.slack, voice: mode === 'console' ? null : config.voice, console, logger });
 }
 
@@ -126,7 +127,8 @@ function concurrency(text: string): string {
 /** Runs the given parts in this process, with configuration from the environment and the flags. */
 async function launch(parts: { service: boolean; workers: boolean; bot: BotMode }, overrides: Record<string, string>): Promise<void> {
   const config = readConfig({ ...process.env, ...overrides });
-  const logger = createLogger(config.logLevel);
+  // The log shares the terminal with the conversation: it says only what goes wrong unless asked for more.
+  const logger = createLogger(onTerminal(config, parts.bot) && !process.env.FERRY_LOG_LEVEL ? 'warn' : config.logLevel);
   const stops: Stop[] = [];
   const stop = runUntilSignalled(logger, stops);
   try {

@@ -78,7 +78,8 @@ export class ConsoleChat {
 
   private say(text: string): void {
     const lines = text.split('\n').map((line, i) => (i === 0 ? SPEAKER : ' '.repeat(SPEAKER.length)) + line);
-    if (this.bars) this.bars.log(`${lines.join('\n')}\n`);
+    // While bars are drawn, text goes above them; cli-progress prints it only while it draws.
+    if (this.bars && this.barOf.size > 0) this.bars.log(`${lines.join('\n')}\n`);
     else this.output.write(`${lines.join('\n')}\n`);
   }
 
