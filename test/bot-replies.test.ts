@@ -40,6 +40,16 @@ describe('Slack message text', () => {
   });
 });
 
+describe('long replies in Slack', () => {
+  it('are cut between lines into sections Slack accepts, all of the text kept', () => {
+    const text = Array.from({ length: 200 }, (_, i) => `line ${i} of the help, long enough to need several sections`).join('\n');
+    const blocks = replyBlocks({ text }) as { type: string; text: { text: string } }[];
+    expect(blocks.length).toBeGreaterThanOrEqual(4);
+    expect(blocks.every((block) => block.type === 'section' && block.text.text.length <= 3000)).toBe(true);
+    expect(blocks.map((block) => block.text.text).join('\n')).toBe(text);
+  });
+});
+
 describe('results in words', () => {
   it('shows a record by its id, name and status, then its other fields', () => {
     const frame = ferry.byId.get('getServer')!;

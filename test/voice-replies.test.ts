@@ -23,6 +23,13 @@ describe('replies for the ear', () => {
   });
 });
 
+describe('help for the ear', () => {
+  it('says the introduction and three examples to say, not the headings', () => {
+    const help = ['Here is what I can do.', '', 'Servers:', '  List servers: "list servers"', '  Get server: "get server srv-1"', '', 'Migrations:', '  Pause migration: "pause migration mig-1"', '  Cancel migration: "cancel migration mig-1"'].join('\n');
+    expect(forTheEar(help, prefixes)).toBe('Here is what I can do. For example: list servers; get server srv 1; pause migration mig 1; and 1 more.');
+  });
+});
+
 describe('the transcript webhook signature', () => {
   const now = 1_800_000_000_000;
   const body = '{"text":"list servers","callerId":"+15550001111","sessionId":"s1"}';

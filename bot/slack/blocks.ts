@@ -21,10 +21,27 @@ export const ACTIONS = {
 // Slack refuses a section text longer than 3000 characters.
 const SECTION_LIMIT = 3000;
 
-const section = (text: string): KnownBlock => ({
-  type: 'section',
-  text: { type: 'mrkdwn', text: escaped(text).slice(0, SECTION_LIMIT), verbatim: true },
-});
+// A message holds at most 50 blocks; the buttons and the context take a few.
+const MAX_SECTIONS = 45;
+
+const section = (text: string): KnownBlock => ({ type: 'section', text: { type: 'mrkdwn', text, verbatim: true } });
+
+/** The text in as many sections as it needs, cut between lines (the help of a large catalog is long). */
+function sections(text: string): KnownBlock[] {
+  const parts: string[] = [];
+  let current = '';
+  for (const line of escaped(text).split('\n')) {
+    for (let at = 0; at === 0 || at < line.length; at += SECTION_LIMIT) {
+      const piece = line.slice(at, at + SECTION_LIMIT);
+      if (current && current.length + 1 + piece.length > SECTION_LIMIT) {
+        parts.push(current);
+        current = piece;
+      } else current = current ? `${current}\n${piece}` : piece;
+    }
+  }
+  if (current) parts.push(current);
+  return parts.slice(0, MAX_SECTIONS).map(section);
+}
 
 function button(text: string, actionId: string, value: string, style?: 'primary' | 'danger'): Button {
   return { type: 'button', text: { type: 'plain_text', text: text.slice(0, 75), emoji: false }, action_id: actionId, value, ...(style ? { style } : {}) };
@@ -45,7 +62,7 @@ function controlButtons(controls: readonly JobControl[]): Button[] {
 
 /** A reply's blocks; `interpreted` (the operation and parameters) is shown under a confirmation. */
 export function replyBlocks(reply: BotReply, interpreted?: string): KnownBlock[] {
-  const blocks: KnownBlock[] = [section(reply.text)];
+  const blocks: KnownBlock[] = sections(reply.text);
   const controls = reply.controls;
   if (!controls) return blocks;
   if (controls.kind === 'confirm') {
@@ -61,11 +78,11 @@ export function replyBlocks(reply: BotReply, interpreted?: string): KnownBlock[]
 
 /** What a message with buttons becomes once one was pressed: its text, and who pressed what. */
 export function answeredBlocks(text: string, answer: string): KnownBlock[] {
-  return [section(text), { type: 'context', elements: [{ type: 'mrkdwn', text: answer }] }];
+  return [...sections(text), { type: 'context', elements: [{ type: 'mrkdwn', text: answer }] }];
 }
 
 export function progressBlocks(view: ProgressView): KnownBlock[] {
-  const blocks: KnownBlock[] = [section(view.text)];
+  const blocks: KnownBlock[] = sections(view.text);
   if (view.controls.length > 0) blocks.push({ type: 'actions', elements: controlButtons(view.controls) });
   return blocks;
 }

@@ -56,8 +56,16 @@ function spokenWords(line: string, idPrefixes: ReadonlySet<string>): string {
   );
 }
 
-/** A record's headline "srv-1 · web-01 · available" is heard as "web-01, available": the id only when little else is said. */
+/** An item of a list: a bullet, or an indented line under a heading (the help's `  List servers: "list servers"`). */
+const isItem = (line: string): boolean => line.startsWith('• ') || /^\s+\S/.test(line);
+
+/**
+ * A record's headline "srv-1 · web-01 · available" is heard as "web-01, available": the id only
+ * when little else is said. An example in quotes is heard as the words to say.
+ */
 function spokenHeadline(line: string, idPrefixes: ReadonlySet<string>): string {
+  const example = /^\s+[^"]*: "(.*)"$/.exec(line)?.[1];
+  if (example !== undefined) return spokenLine(example, idPrefixes);
   const parts = line.replace(/^•\s*/, '').split(' · ');
   const isId = (part: string): boolean => {
     const match = /^([a-z]+)-[a-z0-9]+$/.exec(part);
@@ -75,12 +83,13 @@ export function forTheEar(text: string, idPrefixes: ReadonlySet<string>): string
   if (lines.length === 0) return '';
   const head = sentence(spokenLine(lines[0]!, idPrefixes).replace(/:$/, ''));
   const rest = lines.slice(1);
-  const items = rest.filter((line) => line.startsWith('• '));
+  const items = rest.filter(isItem);
   let spoken: string;
   if (items.length > 0) {
     const more = items.length - MAX_ITEMS + (rest.find((line) => /^… and (\d+) more/.test(line)) ? Number(/(\d+)/.exec(rest.find((line) => line.startsWith('…'))!)![1]) : 0);
     const said = items.slice(0, MAX_ITEMS).map((line) => spokenHeadline(line, idPrefixes));
-    spoken = `${head} ${said.join('; ')}${more > 0 ? `; and ${more} more` : ''}.`;
+    const intro = items.some((line) => !line.startsWith('• ')) ? 'For example: ' : '';
+    spoken = `${head} ${intro}${said.join('; ')}${more > 0 ? `; and ${more} more` : ''}.`;
   } else if (rest.length > 0 && !lines[0]!.endsWith('?')) {
     spoken = `${head} ${sentence(spokenHeadline(rest[0]!, idPrefixes))}`;
   } else spoken = head;
