@@ -156,12 +156,12 @@ export class SlackBot {
 
     app.action<BlockAction<ButtonAction>>(new RegExp(`^${ACTIONS.choose}_\\d+$`), async ({ ack, body, action }) => {
       await ack();
-      await this.clicked(body, (place, speaker) => this.options.conversations.choose(place, speaker, action.value ?? ''), `Chose ${action.text.text}`);
+      await this.clicked(body, (place, speaker) => this.options.conversations.choose(place, speaker, action.value ?? ''), `Chose ${escaped(action.text.text)}`);
     });
 
     app.action<BlockAction<ButtonAction>>(new RegExp(`^${ACTIONS.answer}_\\d+$`), async ({ ack, body, action }) => {
       await ack();
-      await this.clicked(body, (place, speaker) => this.options.conversations.say(place, speaker, action.value ?? ''), `Answered ${action.text.text}`);
+      await this.clicked(body, (place, speaker) => this.options.conversations.say(place, speaker, action.value ?? ''), `Answered ${escaped(action.text.text)}`);
     });
 
     app.action<BlockAction<ButtonAction>>(new RegExp(`^${ACTIONS.control}_`), async ({ ack, body, action }) => {
