@@ -9,7 +9,7 @@ import { startPrivateRedis, RedisUnavailableError } from '../jobs/private-redis.
 import { startWorkers } from '../jobs/worker-runner.ts';
 import { startService } from '../service/server.ts';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
-import { createBot, type Bot } from '../bot/bot-runtime.ts';
+import type { Bot } from '../bot/bot-runtime.ts';
 import { applianceCommand } from './appliance.ts';
 import { auditCommand } from './audit.ts';
 import { cloneCommand } from './clone.ts';
@@ -92,6 +92,8 @@ async function buildBot(config: FerryConfig, logger: Logger, redisUrl: string, m
     logger.info('neither Slack (SLACK_BOT_TOKEN) nor voice (TWILIO_AUTH_TOKEN, VOICE_WEBHOOK_SECRET) is configured and the input is not a terminal: no bot surface runs (`ferry chat` talks on a pipe too)');
     return null;
   }
+  // The bot brings Bolt, Twilio and the language models: a second of start-up the other parts do without.
+  const { createBot } = await import('../bot/bot-runtime.ts');
   return createBot({ redisUrl, ferryApiUrl, catalog: config.catalog, callAllow: config.callAllow, slack: mode === 'console' ? null : config.slack, voice: mode === 'console' ? null : config.voice, console, logger });
 }
 

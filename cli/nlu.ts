@@ -1,10 +1,7 @@
 import { createInterface } from 'node:readline';
 import { Command } from 'commander';
 import { CatalogError, loadCatalog } from '../api-catalog/loader.ts';
-import type { Grammar } from '../nlu/frame.ts';
-import { compileGrammar } from '../nlu/grammar.ts';
 import type { Interpretation } from '../nlu/interpretation.ts';
-import { understand } from '../nlu/understand.ts';
 
 interface NluFlags {
   catalog: string[];
@@ -14,7 +11,14 @@ interface NluFlags {
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
-async function grammarOf(locations: readonly string[]): Promise<Grammar> {
+type Understand = (text: string) => Interpretation;
+
+/**
+ * The understanding of the catalog's operations. The NLU's language models are loaded only here,
+ * when the command runs, so the other commands of the binary start without them.
+ */
+async function understandingOf(locations: readonly string[]): Promise<Understand> {
+  const [{ compileGrammar }, { understand }] = await Promise.all([import('../nlu/grammar.ts'), import('../nlu/understand.ts')]);
   let operations;
   try {
     operations = await loadCatalog(locations.length > 0 ? locations : undefined);
@@ -23,7 +27,8 @@ async function grammarOf(locations: readonly string[]): Promise<Grammar> {
     throw error;
   }
   if (operations.length === 0) throw new Error(`cannot load the catalog: no operations in ${locations.join(', ')}`);
-  return compileGrammar(operations);
+  const grammar = compileGrammar(operations);
+  return (text) => understand(grammar, text);
 }
 
 /** The interpretation for a reader: one labelled line per field. */
@@ -54,7 +59,7 @@ function textOfLine(line: string): { text: string } | { error: string } {
 }
 
 /** One interpretation per input line, in order; a bad line gets an error line and makes the exit code 1. */
-async function interpretLines(grammar: Grammar): Promise<void> {
+async function interpretLines(understand: Understand): Promise<void> {
   let number = 0;
   let bad = 0;
   for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
@@ -62,7 +67,7 @@ async function interpretLines(grammar: Grammar): Promise<void> {
     if (line.trim() === '') continue;
     const read = textOfLine(line);
     if ('error' in read) bad++;
-    const output = 'error' in read ? { line: number, error: `line ${number}: ${read.error}` } : understand(grammar, read.text);
+    const output = 'error' in read ? { line: number, error: `line ${number}: ${read.error}` } : understand(read.text);
     process.stdout.write(`${JSON.stringify(output)}\n`);
   }
   if (bad > 0) {
@@ -75,9 +80,9 @@ async function nlu(words: string[], flags: NluFlags): Promise<void> {
   const text = words.join(' ');
   if (flags.jsonl && text) throw new Error('give either the text or --jsonl (lines of {"text": …} on stdin), not both');
   if (!flags.jsonl && !text.trim()) throw new Error('give the text to understand, or --jsonl to read lines of {"text": …} on stdin');
-  const grammar = await grammarOf(flags.catalog);
-  if (flags.jsonl) return interpretLines(grammar);
-  const interpretation = understand(grammar, text);
+  const understand = await understandingOf(flags.catalog);
+  if (flags.jsonl) return interpretLines(understand);
+  const interpretation = understand(text);
   process.stdout.write(`${flags.json ? JSON.stringify(interpretation) : humanReadable(interpretation)}\n`);
 }
 
