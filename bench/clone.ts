@@ -10,8 +10,7 @@ import { promisify } from 'node:util';
 import { CloneSession } from '../disk/engine/clone-session.ts';
 import { NbdClient } from '../disk/nbd/client.ts';
 import { parseNbdUrl } from '../disk/nbd/url.ts';
-import { freePort } from '../test/helpers/ferry-process.ts';
-import { startPeer } from '../test/helpers/nbd-peers.ts';
+import { serveWithQemuNbd } from '../test/helpers/nbd-peers.ts';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -116,9 +115,7 @@ const dir = await mkdtemp(path.join(os.tmpdir(), 'ferry-bench-clone-'));
 try {
   const disk = path.join(dir, 'source.raw');
   const dataBytes = await makeDisk(disk);
-  const port = await freePort();
-  const url = `nbd://127.0.0.1:${port}/disk0`;
-  const peer = await startPeer('qemu-nbd', ['--read-only', '--persistent', '--shared=8', '--format=raw', '--export-name=disk0', '--bind=127.0.0.1', `--port=${port}`, disk], parseNbdUrl(url));
+  const { peer, url } = await serveWithQemuNbd(disk);
   const nbdcopy: number[] = [];
   const ferry: FerryRun[] = [];
   for (let round = 0; round < ROUNDS; round += 1) {

@@ -3,12 +3,12 @@
 //   reaches Slack's Web API, for a read-only command and for a state change's confirmation;
 // - voice: the time from a signed transcript (JSON) or a Twilio speech callback to the answer that
 //   is spoken (Twilio waits up to 15 seconds), with each call's turn mirrored to Slack.
-import { createHmac } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { runFerry } from '../test/helpers/ferry-process.ts';
 import { postSigned, startSlackStandin } from '../test/helpers/slack-standin.ts';
+import { transcriptSignature, twilioSignature } from '../test/helpers/voice-signing.ts';
 
 const SECRET = 'bench-signing-secret';
 const VOICE_SECRET = 'bench-voice-secret';
@@ -63,12 +63,11 @@ async function measureVoice(kind: 'transcript' | 'twilio', text: string): Promis
     if (kind === 'transcript') {
       const raw = JSON.stringify({ text, callerId: '+15550001111', sessionId: call });
       const timestamp = Math.floor(Date.now() / 1000);
-      const signature = `v1=${createHmac('sha256', VOICE_SECRET).update(`${timestamp}.${raw}`).digest('hex')}`;
+      const signature = transcriptSignature(VOICE_SECRET, timestamp, raw);
       request = { url: `${ferry.url}/voice/transcripts`, method: 'POST', headers: { 'content-type': 'application/json', 'x-ferry-timestamp': String(timestamp), 'x-ferry-signature': signature }, body: raw };
     } else {
       const params: Record<string, string> = { CallSid: call, From: '+15550001111', SpeechResult: text, Confidence: '0.9' };
-      const signed = `${PUBLIC_URL}/voice/twilio${Object.keys(params).sort().map((name) => `${name}${params[name]}`).join('')}`;
-      const signature = createHmac('sha1', TWILIO_TOKEN).update(signed).digest('base64');
+      const signature = twilioSignature(TWILIO_TOKEN, `${PUBLIC_URL}/voice/twilio`, params);
       request = { url: `${ferry.url}/voice/twilio`, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature }, body: new URLSearchParams(params).toString() };
     }
     const started = performance.now();

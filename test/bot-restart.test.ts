@@ -2,9 +2,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseNbdUrl } from '../disk/nbd/url.ts';
-import { freePort, runFerry, type FerryProcess } from './helpers/ferry-process.ts';
-import { makeSparseDisk, startPeer, type Peer } from './helpers/nbd-peers.ts';
+import { runFerry, type FerryProcess } from './helpers/ferry-process.ts';
+import { serveSourceDisk, type Peer } from './helpers/nbd-peers.ts';
 import { startTestRedis } from './helpers/redis.ts';
 import { postSigned, startSlackStandin, type SlackCall, type SlackStandin } from './helpers/slack-standin.ts';
 
@@ -38,11 +37,9 @@ beforeAll(async () => {
   redis = await startTestRedis();
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'ferry-bot-restart-'));
   slack = await startSlackStandin();
-  const disk = path.join(dataDir, 'web-01.raw');
-  await makeSparseDisk(disk, 16 * MiB, [[0, 8 * MiB]]);
-  const port = await freePort();
-  source = `nbd://127.0.0.1:${port}/web-01`;
-  peer = await startPeer('qemu-nbd', ['--read-only', '--persistent', '--shared=8', '--format=raw', '--export-name=web-01', '--bind=127.0.0.1', `--port=${port}`, disk], parseNbdUrl(source));
+  const served = await serveSourceDisk(dataDir, 'web-01', 16 * MiB, 8 * MiB);
+  peer = served.peer;
+  source = served.url;
 }, 60_000);
 
 afterAll(async () => {

@@ -4,10 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseNbdUrl } from '../disk/nbd/url.ts';
 import type { RunningService } from '../service/server.ts';
 import { freePort, runFerry, type FerryProcess } from './helpers/ferry-process.ts';
-import { makeSparseDisk, sha256File, startPeer, type Peer } from './helpers/nbd-peers.ts';
+import { makeSparseDisk, serveWithQemuNbd, sha256File, type Peer } from './helpers/nbd-peers.ts';
 import { startTestRedis } from './helpers/redis.ts';
 import { call, makeSourceDir, startTestService } from './helpers/service.ts';
 
@@ -27,9 +26,8 @@ beforeAll(async () => {
     [20 * MiB, 4 * MiB],
     [50 * MiB, 3 * MiB],
   ]);
-  const port = await freePort();
-  const url = `nbd://127.0.0.1:${port}/disk0`;
-  peers.push(await startPeer('qemu-nbd', ['--read-only', '--persistent', '--shared=8', '--format=raw', '--export-name=disk0', '--bind=127.0.0.1', `--port=${port}`, disk], parseNbdUrl(url)));
+  const { peer, url } = await serveWithQemuNbd(disk);
+  peers.push(peer);
   source = { path: disk, sha, url };
 });
 

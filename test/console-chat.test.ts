@@ -3,9 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseNbdUrl } from '../disk/nbd/url.ts';
 import { freePort } from './helpers/ferry-process.ts';
-import { makeSparseDisk, startPeer, type Peer } from './helpers/nbd-peers.ts';
+import { makeSparseDisk, serveSourceDisk, type Peer } from './helpers/nbd-peers.ts';
 
 // `ferry chat` driven as a person at a terminal would, through its stdin and stdout.
 
@@ -70,11 +69,9 @@ let chat: Chat;
 
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'ferry-chat-'));
-  const disk = path.join(dataDir, 'web-01.raw');
-  await makeSparseDisk(disk, 16 * MiB, [[0, 8 * MiB]]);
-  const port = await freePort();
-  source = `nbd://127.0.0.1:${port}/web-01`;
-  peer = await startPeer('qemu-nbd', ['--read-only', '--persistent', '--shared=8', '--format=raw', '--export-name=web-01', '--bind=127.0.0.1', `--port=${port}`, disk], parseNbdUrl(source));
+  const served = await serveSourceDisk(dataDir, 'web-01', 16 * MiB, 8 * MiB);
+  peer = served.peer;
+  source = served.url;
   chat = await Chat.start();
   const registered = await fetch(`${chat.apiUrl}/servers`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'web-01', source }) });
   expect(registered.status).toBe(201);

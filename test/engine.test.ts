@@ -10,7 +10,7 @@ import type { EngineEvent } from '../disk/engine/engine.ts';
 import { NbdClient } from '../disk/nbd/client.ts';
 import { parseNbdUrl } from '../disk/nbd/url.ts';
 import { freePort } from './helpers/ferry-process.ts';
-import { makeSparseDisk, sha256File, startPeer, type Peer } from './helpers/nbd-peers.ts';
+import { makeSparseDisk, serveWithQemuNbd, sha256File, startPeer, type Peer, type ServedDisk } from './helpers/nbd-peers.ts';
 
 const MiB = 1024 * 1024;
 let dir: string;
@@ -44,13 +44,10 @@ async function sparseDisk(): Promise<{ path: string; sha: string; size: number }
   return { path: disk, sha, size };
 }
 
-async function qemuNbd(disk: string): Promise<{ url: string; peer: Peer; port: number }> {
-  const port = await freePort();
-  const args = ['--read-only', '--persistent', '--shared=8', '--format=raw', '--export-name=disk0', '--bind=127.0.0.1', `--port=${port}`, disk];
-  const url = `nbd://127.0.0.1:${port}/disk0`;
-  const peer = await startPeer('qemu-nbd', args, parseNbdUrl(url));
-  peers.push(peer);
-  return { url, peer, port };
+async function qemuNbd(disk: string, port?: number): Promise<ServedDisk> {
+  const served = await serveWithQemuNbd(disk, port === undefined ? {} : { port });
+  peers.push(served.peer);
+  return served;
 }
 
 async function clone(options: Omit<CloneOptions, 'target'> & { target?: string }): Promise<{ session: CloneSession; events: EngineEvent[]; target: string }> {
@@ -121,7 +118,7 @@ describe('clone', () => {
     expect(session.engine.snapshot().presentBytes).toBeLessThan(disk.size);
     await source.peer.stop();
     await sleep(200);
-    peers.push(await startPeer('qemu-nbd', ['--read-only', '--persistent', '--shared=8', '--format=raw', '--export-name=disk0', '--bind=127.0.0.1', `--port=${source.port}`, disk.path], parseNbdUrl(source.url)));
+    await qemuNbd(disk.path, source.port);
     const summary = await running;
     await session.close('finish');
     expect(summary.outcome).toBe('completed');
@@ -139,7 +136,7 @@ describe('clone', () => {
     await source.peer.stop();
     await expect(running).rejects.toThrow(/from the source failed \d+ times; the last error: .*(ECONNREFUSED|closed|connect)/i);
     await first.session.close('keep');
-    peers.push(await startPeer('qemu-nbd', ['--read-only', '--persistent', '--shared=8', '--format=raw', '--export-name=disk0', '--bind=127.0.0.1', `--port=${source.port}`, disk.path], parseNbdUrl(source.url)));
+    await qemuNbd(disk.path, source.port);
     const second = await clone({ source: source.url, target });
     const summary = await second.session.run();
     await second.session.close('finish');

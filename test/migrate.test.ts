@@ -6,11 +6,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JobEventBridge, type JobEvent } from '../jobs/events.ts';
 import { volumePathOf } from '../jobs/migrate.ts';
-import { parseNbdUrl } from '../disk/nbd/url.ts';
 import type { RunningService } from '../service/server.ts';
 import { startCountingProxy, type CountingProxy } from './helpers/counting-proxy.ts';
-import { freePort } from './helpers/ferry-process.ts';
-import { makeSparseDisk, sha256File, startPeer, type Peer } from './helpers/nbd-peers.ts';
+import { serveSourceDisk, sha256File, type Peer } from './helpers/nbd-peers.ts';
 import { startTestRedis } from './helpers/redis.ts';
 import { call, makeSourceDir, startTestService } from './helpers/service.ts';
 
@@ -44,11 +42,8 @@ async function stopWorker(child: ChildProcess, signal: NodeJS.Signals): Promise<
 
 /** A served disk of `dataMiB` MiB of random data (and as much of holes), registered as a server. */
 async function registeredDisk(name: string, dataMiB: number, proxied = false): Promise<{ sha: string; disk: string; proxy: CountingProxy | null }> {
-  const disk = path.join(dataDir, `${name}.raw`);
-  const sha = await makeSparseDisk(disk, 2 * dataMiB * MiB, [[0, dataMiB * MiB]]);
-  const port = await freePort();
-  const url = `nbd://127.0.0.1:${port}/${name}`;
-  peers.push(await startPeer('qemu-nbd', ['--read-only', '--persistent', '--shared=8', '--format=raw', `--export-name=${name}`, '--bind=127.0.0.1', `--port=${port}`, disk], parseNbdUrl(url)));
+  const { peer, url, port, sha, file: disk } = await serveSourceDisk(dataDir, name, 2 * dataMiB * MiB, dataMiB * MiB);
+  peers.push(peer);
   const proxy = proxied ? await startCountingProxy(port) : null;
   if (proxy) proxies.push(proxy);
   const source = proxy ? `nbd://127.0.0.1:${proxy.port}/${name}` : url;

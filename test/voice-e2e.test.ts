@@ -1,12 +1,11 @@
-import { createHmac } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseNbdUrl } from '../disk/nbd/url.ts';
-import { freePort, runFerry, type FerryProcess } from './helpers/ferry-process.ts';
-import { makeSparseDisk, startPeer, type Peer } from './helpers/nbd-peers.ts';
+import { runFerry, type FerryProcess } from './helpers/ferry-process.ts';
+import { serveSourceDisk, type Peer } from './helpers/nbd-peers.ts';
 import { startSlackStandin, type SlackCall, type SlackStandin } from './helpers/slack-standin.ts';
+import { transcriptSignature, twilioSignature } from './helpers/voice-signing.ts';
 
 // `ferry start` with both voice webhooks and Slack: requests are signed here exactly as Twilio's
 // documentation and Ferry's JSON contract say, without Ferry's code, and each call's mirror thread
@@ -26,13 +25,7 @@ let dataDir: string;
 let peer: Peer;
 let calls = 0;
 
-/** Twilio's scheme: base64 HMAC-SHA1 of the full URL followed by each POST parameter, sorted by name, name then value. */
-function twilioSignature(url: string, params: Record<string, string>): string {
-  const data = url + Object.keys(params).sort().map((name) => `${name}${params[name]}`).join('');
-  return createHmac('sha1', TWILIO_TOKEN).update(data).digest('base64');
-}
-
-async function twilio(params: Record<string, string>, signature = twilioSignature(`${PUBLIC_URL}/voice/twilio`, params)): Promise<{ status: number; text: string }> {
+async function twilio(params: Record<string, string>, signature = twilioSignature(TWILIO_TOKEN, `${PUBLIC_URL}/voice/twilio`, params)): Promise<{ status: number; text: string }> {
   const response = await fetch(`${ferry.url}/voice/twilio`, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
@@ -55,8 +48,7 @@ function twilioCall(from: string) {
 async function transcript(body: Record<string, unknown>, options: { timestamp?: number; secret?: string } = {}): Promise<{ status: number; json: Record<string, unknown> }> {
   const raw = JSON.stringify(body);
   const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
-  const signature = `v1=${createHmac('sha256', options.secret ?? VOICE_SECRET).update(`${timestamp}.${raw}`).digest('hex')}`;
-  return send(raw, timestamp, signature);
+  return send(raw, timestamp, transcriptSignature(options.secret ?? VOICE_SECRET, timestamp, raw));
 }
 
 async function send(raw: string, timestamp: number, signature: string): Promise<{ status: number; json: Record<string, unknown> }> {
@@ -88,11 +80,9 @@ async function api(route: string): Promise<{ status: number; body: Record<string
 beforeAll(async () => {
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'ferry-voice-'));
   slack = await startSlackStandin();
-  const disk = path.join(dataDir, 'web-01.raw');
-  await makeSparseDisk(disk, 16 * MiB, [[0, 8 * MiB]]);
-  const port = await freePort();
-  const source = `nbd://127.0.0.1:${port}/web-01`;
-  peer = await startPeer('qemu-nbd', ['--read-only', '--persistent', '--shared=8', '--format=raw', '--export-name=web-01', '--bind=127.0.0.1', `--port=${port}`, disk], parseNbdUrl(source));
+  const served = await serveSourceDisk(dataDir, 'web-01', 16 * MiB, 8 * MiB);
+  peer = served.peer;
+  const source = served.url;
   ferry = await runFerry(['start'], {
     FERRY_DATA_DIR: dataDir,
     SLACK_BOT_TOKEN: 'xoxb-test-token',
@@ -171,9 +161,9 @@ describe('Twilio', () => {
   it('refuses a forged signature with 403 and does nothing', async () => {
     const call = twilioCall(OPERATOR_PHONE);
     const params = { CallSid: call.callSid, From: OPERATOR_PHONE, SpeechResult: 'deregister server web-01', Confidence: '0.9' };
-    const forged = await twilio(params, twilioSignature(`${PUBLIC_URL}/voice/twilio`, { ...params, From: OTHER_PHONE }));
+    const forged = await twilio(params, twilioSignature(TWILIO_TOKEN, `${PUBLIC_URL}/voice/twilio`, { ...params, From: OTHER_PHONE }));
     expect(forged.status).toBe(403);
-    const wrongUrl = await twilio(params, twilioSignature('https://elsewhere.example.com/voice/twilio', params));
+    const wrongUrl = await twilio(params, twilioSignature(TWILIO_TOKEN, 'https://elsewhere.example.com/voice/twilio', params));
     expect(wrongUrl.status).toBe(403);
     await new Promise((resolve) => setTimeout(resolve, 300));
     // Not even the call's mirror thread was opened.
@@ -213,7 +203,7 @@ describe('the JSON transcript webhook', () => {
 
     const raw = JSON.stringify({ ...body, sessionId: 'session-replayed' });
     const timestamp = Math.floor(Date.now() / 1000);
-    const signature = `v1=${createHmac('sha256', VOICE_SECRET).update(`${timestamp}.${raw}`).digest('hex')}`;
+    const signature = transcriptSignature(VOICE_SECRET, timestamp, raw);
     expect((await send(raw, timestamp, signature)).status).toBe(200);
     expect((await send(raw, timestamp, signature)).status).toBe(409);
 

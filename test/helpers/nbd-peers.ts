@@ -1,9 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { open, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { queryExport } from '../../disk/nbd/handshake.ts';
-import type { NbdAddress } from '../../disk/nbd/url.ts';
+import { parseNbdUrl, type NbdAddress } from '../../disk/nbd/url.ts';
+import { freePort } from './ferry-process.ts';
 
 /** A real NBD server (qemu-nbd, nbdkit) started for a test, and how to stop it. */
 export interface Peer {
@@ -37,7 +39,30 @@ export async function startPeer(command: string, args: string[], address: NbdAdd
   }
 }
 
+/** A raw file served read-only by qemu-nbd on loopback, as a source host serves its disk. */
+export interface ServedDisk {
+  peer: Peer;
+  url: string;
+  port: number;
+}
+
+/** Serves `file` with qemu-nbd (multi-conn); `port` serves it again where a stopped server was. */
+export async function serveWithQemuNbd(file: string, options: { exportName?: string; port?: number } = {}): Promise<ServedDisk> {
+  const exportName = options.exportName ?? 'disk0';
+  const port = options.port ?? (await freePort());
+  const url = `nbd://127.0.0.1:${port}/${exportName}`;
+  const args = ['--read-only', '--persistent', '--shared=8', '--format=raw', `--export-name=${exportName}`, '--bind=127.0.0.1', `--port=${port}`, file];
+  return { peer: await startPeer('qemu-nbd', args, parseNbdUrl(url)), url, port };
+}
+
 const MiB = 1024 * 1024;
+
+/** A source server's disk `name` in `dir`: `size` bytes, random data in the first `dataBytes`, holes after, served by qemu-nbd. */
+export async function serveSourceDisk(dir: string, name: string, size: number, dataBytes: number): Promise<ServedDisk & { sha: string; file: string }> {
+  const file = path.join(dir, `${name}.raw`);
+  const sha = await makeSparseDisk(file, size, dataBytes > 0 ? [[0, dataBytes]] : []);
+  return { ...(await serveWithQemuNbd(file, { exportName: name })), sha, file };
+}
 
 /** The disk the NBD suites serve: 64 MiB with random data in these [offset, length] runs, holes elsewhere. */
 export const TEST_DISK = {
