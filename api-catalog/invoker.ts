@@ -4,6 +4,7 @@
 // may be called because of it.
 
 import { STATUS_CODES } from 'node:http';
+import { isJsonObject } from './json.ts';
 import type { CatalogOperation } from './operation.ts';
 
 export interface InvokeOptions {
@@ -259,7 +260,7 @@ function problemOf(status: number, statusText: string, contentType: string, text
 function parseObject(text: string): Record<string, unknown> | null {
   try {
     const value: unknown = JSON.parse(text);
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+    return isJsonObject(value) ? value : null;
   } catch {
     return null;
   }

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { InvokeResult } from '../api-catalog/invoker.ts';
 import type { ParamFrame } from '../nlu/frame.ts';
+import { recordIdOf } from './result-text.ts';
 
 // Every operation run through the bot, whatever the surface, is appended to one Redis stream, so
 // an operator can see who did what, where and with which outcome. Entries are written once and
@@ -102,9 +103,8 @@ function storedParams(params: Readonly<Record<string, unknown>>, frames: AuditAp
 /** The audit result of an invoker call: the record id is the `id` of the body when it has one. */
 export function auditResultOf(result: InvokeResult): AuditResult {
   if (!result.ok) return { ok: false, status: result.status, error: result.problem.detail ?? result.problem.title };
-  const body = result.body;
-  const id = typeof body === 'object' && body !== null && 'id' in body && typeof body.id === 'string' ? body.id : undefined;
-  return id === undefined ? { ok: true, status: result.status } : { ok: true, status: result.status, recordId: id };
+  const id = recordIdOf(result.body);
+  return id === null ? { ok: true, status: result.status } : { ok: true, status: result.status, recordId: id };
 }
 
 type StoredFields = Record<'time' | 'surface' | 'who' | 'where' | 'utterance' | 'operationId' | 'params' | 'result', string>;

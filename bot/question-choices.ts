@@ -13,7 +13,8 @@ export interface AnswerChoice {
 
 const MAX_CHOICES = 10;
 
-function listFrameFor(grammar: Grammar, resource: string): CommandFrame | undefined {
+/** The operation that lists a resource without being told anything more. */
+export function listFrameFor(grammar: Grammar, resource: string): CommandFrame | undefined {
   return grammar.frames.find((frame) => frame.actionClass === 'list' && frame.resource === resource && frame.params.every((param) => !param.required));
 }
 

@@ -1,6 +1,7 @@
 import type { InvokeResult } from '../api-catalog/invoker.ts';
+import { isJsonObject, type JsonObject } from '../api-catalog/json.ts';
 import type { CommandFrame, Grammar } from '../nlu/frame.ts';
-import { describeCommand } from '../nlu/wording.ts';
+import { capitalised, describeCommand } from '../nlu/wording.ts';
 
 // What an operation answered, as a few plain lines for any API: a record by its id, name and
 // status, a list one item a line, an error by the problem's detail. The raw answer stays with the API.
@@ -12,10 +13,6 @@ const MAX_VALUE = 120;
 // The fields that tell a record apart and say where it stands, in the order they are shown.
 const HEADLINE_FIELDS = ['id', 'name', 'status'];
 
-type Json = Record<string, unknown>;
-
-const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null && !Array.isArray(value);
-const capitalised = (text: string): string => text.charAt(0).toUpperCase() + text.slice(1);
 
 function scalar(value: unknown): string | null {
   if (value === null || value === undefined) return null;
@@ -26,7 +23,7 @@ function scalar(value: unknown): string | null {
 
 /** "mig-3 · web-01 · backfilling", or the first few scalar values when the item has none of those fields. */
 function headline(item: unknown): string {
-  if (!isObject(item)) return scalar(item) ?? JSON.stringify(item);
+  if (!isJsonObject(item)) return scalar(item) ?? JSON.stringify(item);
   const known = HEADLINE_FIELDS.map((field) => scalar(item[field])).filter((value): value is string => value !== null);
   const shown = known.length > 0 ? known : Object.values(item).map(scalar).filter((value): value is string => value !== null).slice(0, 3);
   return shown.join(' · ') || '(no fields)';
@@ -35,7 +32,7 @@ function headline(item: unknown): string {
 /** The list in an answer: the answer itself, or its one array field (`items`, `servers`…). */
 export function listIn(body: unknown): unknown[] | null {
   if (Array.isArray(body)) return body;
-  if (!isObject(body)) return null;
+  if (!isJsonObject(body)) return null;
   const arrays = Object.values(body).filter(Array.isArray);
   return arrays.length === 1 ? arrays[0]! : null;
 }
@@ -50,7 +47,7 @@ function listText(items: unknown[], frame: CommandFrame): string {
 // Timestamps (createdAt, updatedAt…) say little in a chat; the API has them.
 const isTimestamp = (name: string): boolean => /[a-z]At$/.test(name);
 
-function recordText(record: Json): string {
+function recordText(record: JsonObject): string {
   const fields = Object.entries(record)
     .filter(([name]) => !HEADLINE_FIELDS.includes(name) && !isTimestamp(name))
     .map(([name, value]) => [name, scalar(value)] as const)
@@ -69,7 +66,7 @@ export function resultText(grammar: Grammar, frame: CommandFrame, params: Readon
     const items = listIn(body);
     if (items) return `${capitalised(asked)}:\n${listText(items, frame)}`;
   }
-  if (isObject(body)) {
+  if (isJsonObject(body)) {
     const started = result.status === 202 ? ' Started.' : '';
     return `${capitalised(asked)}.${started}\n${recordText(body)}`;
   }
@@ -78,11 +75,11 @@ export function resultText(grammar: Grammar, frame: CommandFrame, params: Readon
 
 /** The id of the record an answer holds (the `id` field of an object body), if any. */
 export function recordIdOf(body: unknown): string | null {
-  return isObject(body) && typeof body.id === 'string' ? body.id : null;
+  return isJsonObject(body) && typeof body.id === 'string' ? body.id : null;
 }
 
 /** The job a 202 answer started, when the record names it (Ferry's records carry `jobId`). */
 export function jobIdOf(body: unknown): string | null {
-  return isObject(body) && typeof body.jobId === 'string' ? body.jobId : null;
+  return isJsonObject(body) && typeof body.jobId === 'string' ? body.jobId : null;
 }
 

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { isJsonObject } from '../api-catalog/json.ts';
 
 // Where a conversation's state lives between turns. It is kept in Redis, not in memory, so a bot
 // restarted while a question or a confirmation is open takes the next message up where it was.
@@ -43,11 +44,9 @@ export interface RedisConversationStoreOptions {
 
 const AWAITING = new Set<string>(['answer', 'confirmation', 'choice']);
 
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
-
 function isState(value: unknown): value is ConversationState {
-  if (!isRecord(value) || !isRecord(value.lastResources)) return false;
-  return value.pending === null || (isRecord(value.pending) && AWAITING.has(String(value.pending.awaiting)) && typeof value.pending.utterance === 'string');
+  if (!isJsonObject(value) || !isJsonObject(value.lastResources)) return false;
+  return value.pending === null || (isJsonObject(value.pending) && AWAITING.has(String(value.pending.awaiting)) && typeof value.pending.utterance === 'string');
 }
 
 const freshState = (): ConversationState => ({ pending: null, lastResources: {} });

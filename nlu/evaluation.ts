@@ -1,6 +1,7 @@
 // Scoring of the NLU against labelled utterances, by the rule DESIGN.md ("Evaluation data") gives,
 // shared by `npm run eval:nlu` and the accuracy tests so both report the same figures.
 import { readFile } from 'node:fs/promises';
+import { isJsonObject } from '../api-catalog/json.ts';
 import type { Interpretation } from './interpretation.ts';
 
 /** One labelled utterance: `op` null means nothing in the catalog should match. */
@@ -23,10 +24,6 @@ export class EvalSetError extends Error {
   }
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 const CASE_KEYS = new Set(['text', 'op', 'params']);
 
 /** Parses JSONL text (one case a line, blank lines allowed); `file` only names it in errors. */
@@ -41,14 +38,14 @@ export function parseEvalSet(content: string, file: string): LabelledCase[] {
     } catch (error) {
       throw new EvalSetError(file, line, `not JSON (${(error as Error).message})`);
     }
-    if (!isRecord(value)) throw new EvalSetError(file, line, 'a case must be an object {"text", "op", "params"}');
+    if (!isJsonObject(value)) throw new EvalSetError(file, line, 'a case must be an object {"text", "op", "params"}');
     // A misspelt key ("parms") would otherwise silently label the case as having no params.
     const unknown = Object.keys(value).filter((key) => !CASE_KEYS.has(key));
     if (unknown.length > 0) throw new EvalSetError(file, line, `unknown key ${unknown.map((key) => JSON.stringify(key)).join(', ')}`);
     const { text, op, params } = value;
     if (typeof text !== 'string' || text.trim() === '') throw new EvalSetError(file, line, '"text" must be a non-empty string');
     if (op !== null && (typeof op !== 'string' || op === '')) throw new EvalSetError(file, line, '"op" must be an operation id or null');
-    if (!isRecord(params)) throw new EvalSetError(file, line, '"params" must be an object');
+    if (!isJsonObject(params)) throw new EvalSetError(file, line, '"params" must be an object');
     if (op === null && Object.keys(params).length > 0) throw new EvalSetError(file, line, 'a case with "op": null cannot expect params');
     cases.push({ text, op, params });
   });
@@ -71,7 +68,7 @@ export function valuesEqual(expected: unknown, got: unknown): boolean {
     const covers = (from: unknown[], to: unknown[]): boolean => from.every((item) => to.some((other) => valuesEqual(item, other)));
     return covers(expected, got) && covers(got, expected);
   }
-  if (isRecord(expected)) return isRecord(got) && paramsEqual(expected, got);
+  if (isJsonObject(expected)) return isJsonObject(got) && paramsEqual(expected, got);
   return Object.is(expected, got);
 }
 

@@ -1,27 +1,27 @@
 import type { types } from '@slack/bolt';
 import type { Grammar } from '../../nlu/frame.ts';
+import { isJsonObject } from '../../api-catalog/json.ts';
 import type { CatalogCaller } from '../catalog-caller.ts';
+import { listFrameFor } from '../question-choices.ts';
+import { endingOf } from '../record-endings.ts';
 import { listIn } from '../result-text.ts';
 import { escaped } from './message-text.ts';
 
 // The App Home tab: the migrations still running, read through the catalog like any command.
 
-const ENDED = new Set(['completed', 'failed', 'cancelled']);
 const MAX_SHOWN = 20;
-
-type Json = Record<string, unknown>;
 
 const text = (value: unknown): string => (typeof value === 'string' || typeof value === 'number' ? String(value) : '');
 
 export async function homeView(grammar: Grammar, caller: CatalogCaller, conversation: string): Promise<types.HomeView> {
-  const list = grammar.frames.find((frame) => frame.actionClass === 'list' && frame.resource === 'migration' && frame.params.every((param) => !param.required));
+  const list = listFrameFor(grammar, 'migration');
   let lines: string[];
   try {
     const result = list ? await caller.call(list.operation, {}, conversation) : null;
     const items = result?.ok ? (listIn(result.body) ?? []) : null;
     if (items === null) lines = ['The migrations cannot be listed right now.'];
     else {
-      const running = items.filter((item): item is Json => typeof item === 'object' && item !== null && !ENDED.has(text((item as Json).status)));
+      const running = items.filter(isJsonObject).filter((item) => endingOf(item) === null);
       lines = running.length === 0 ? ['No migration is running.'] : running.slice(0, MAX_SHOWN).map((item) => `• ${[item.id, item.serverId, item.targetHost, item.status].map(text).filter(Boolean).join(' · ')}`);
     }
   } catch (error) {
