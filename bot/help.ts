@@ -8,7 +8,7 @@ import { capitalised, operationLabel, plural } from '../nlu/wording.ts';
 
 export { isHelpRequest } from '../nlu/replies.ts';
 
-export const HELP_INTRO = 'Here is what I can do. Say it in your own words; I ask for anything missing.';
+const HELP_INTRO = 'Here is what I can do. Say it in your own words; I ask for anything missing.';
 
 /** Examples are checked against the understanding, which takes a while on a large catalog: one text per grammar. */
 const texts = new WeakMap<Grammar, string>();
